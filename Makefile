@@ -1,0 +1,33 @@
+# Everything a fresh machine needs: a Python 3.11+ interpreter. The virtual environment is
+# made and refreshed here whenever pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: run test lint bench screenshot clean
+
+run: $(STAMP)
+	$(BIN)/python -m terminal $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+screenshot: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m terminal --screenshot docs/screenshot.png --after 3
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

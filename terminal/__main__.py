@@ -1,0 +1,3 @@
+from terminal.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Broker adapters. Each package implements terminal.brokers.base.Broker; none imports Qt."""
