@@ -1,0 +1,1 @@
+"""Numerical analytics with numpy: option pricing and greeks, candles, indicators. No Qt."""
