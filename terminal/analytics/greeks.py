@@ -7,8 +7,12 @@ any one unit (rupees or paise, as long as they agree); ``years`` is time to expi
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import ArrayLike
+
+from terminal.analytics.expiry import years_to_expiry  # noqa: F401  (part of this module's API)
 
 
 def norm_cdf(x: ArrayLike) -> np.ndarray:
@@ -62,3 +66,211 @@ def black_scholes_price(underlying: ArrayLike, strike: ArrayLike, years: ArrayLi
     s = np.asarray(underlying, dtype=float)
     forward = s * np.exp(np.asarray(rate, dtype=float) * np.maximum(np.asarray(years, dtype=float), 0.0))
     return black76_price(forward, strike, years, rate, vol, is_call)
+
+
+# --- greeks -------------------------------------------------------------------------------------
+
+DAYS_PER_YEAR = 365.0  # theta is quoted per calendar day
+VOL_POINT = 0.01  # vega is quoted per 1 vol point (0.14 -> 0.15)
+RATE_POINT = 0.01  # rho is quoted per 1% of rate (0.065 -> 0.075)
+
+
+class Greeks(NamedTuple):
+    """Price and sensitivities, each an array of the broadcast shape of the inputs.
+
+    Units follow the price unit (rupees or paise): ``delta`` is price change per unit move of
+    the underlying (forward for Black-76), ``gamma`` the delta change per unit move, ``theta``
+    the price change per calendar day that passes, ``vega`` the price change per 1 vol point,
+    ``rho`` the price change per 1% of rate.
+    """
+
+    price: np.ndarray
+    delta: np.ndarray
+    gamma: np.ndarray
+    theta: np.ndarray
+    vega: np.ndarray
+    rho: np.ndarray
+
+
+def greeks_black76(forward: ArrayLike, strike: ArrayLike, years: ArrayLike, rate: ArrayLike, vol: ArrayLike,
+                   is_call: ArrayLike) -> Greeks:
+    """Black-76 price and greeks of a European option on a forward; delta is w.r.t. the forward.
+
+    Theta and rho hold the forward fixed. Expired options (``years <= 0``) and zero vol give
+    the discounted intrinsic value with step delta and zero gamma and vega. Non-positive forward
+    or strike, negative vol, or NaN anywhere give NaN.
+    """
+    f, k, t, r, v, call = _broadcast(forward, strike, years, rate, vol, is_call)
+    years_left = np.maximum(t, 0.0)
+    sqrt_t = np.sqrt(years_left)
+    sd = v * sqrt_t
+    live = sd > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # At zero total vol d1 = d2 = +inf in the money, -inf out of it, 0 at the money.
+        d1 = np.where(live, (np.log(f / k) + 0.5 * sd * sd) / sd, np.sign(np.log(f / k)) * np.inf)
+        d2 = d1 - sd
+        pdf = norm_pdf(d1)
+        discount = np.exp(-r * years_left)
+        call_price = discount * (f * norm_cdf(d1) - k * norm_cdf(d2))
+        put_price = discount * (k * norm_cdf(-d2) - f * norm_cdf(-d1))
+        price = np.where(call, call_price, put_price)
+        delta = np.where(call, discount * norm_cdf(d1), -discount * norm_cdf(-d1))
+        gamma = np.where(live, discount * pdf / (f * sd), 0.0)
+        vega_year = discount * f * pdf * sqrt_t
+        decay = np.where(live, discount * f * pdf * v / (2.0 * sqrt_t), 0.0)
+        theta_year = np.where(years_left > 0, r * price - decay, 0.0)
+        rho_year = -years_left * price
+    bad = _invalid(f, k, t, r, v)
+    return Greeks(*(np.where(bad, np.nan, g) for g in
+                    (price, delta, gamma, theta_year / DAYS_PER_YEAR, vega_year * VOL_POINT, rho_year * RATE_POINT)))
+
+
+def greeks(underlying: ArrayLike, strike: ArrayLike, years: ArrayLike, rate: ArrayLike, vol: ArrayLike,
+           is_call: ArrayLike) -> Greeks:
+    """Black-Scholes (no dividend) price and greeks; delta and gamma are w.r.t. the spot.
+
+    Computed as Black-76 on the forward F = S·e^(rT), then moved from "forward fixed" to
+    "spot fixed": dF/dS = e^(rT), and as calendar time passes F drifts down by r·F per year.
+    """
+    s, k, t, r, v, call = _broadcast(underlying, strike, years, rate, vol, is_call)
+    years_left = np.maximum(t, 0.0)
+    growth = np.exp(r * years_left)
+    forward = s * growth
+    g = greeks_black76(forward, k, t, r, v, call)
+    delta_forward = g.delta
+    delta = delta_forward * growth
+    gamma = g.gamma * growth * growth
+    theta = g.theta - r * forward * delta_forward / DAYS_PER_YEAR
+    rho = g.rho + years_left * forward * delta_forward * RATE_POINT
+    return Greeks(g.price, delta, gamma, theta, g.vega, rho)
+
+
+# --- implied volatility -------------------------------------------------------------------------
+
+DEFAULT_TICK = 0.05  # one NSE tick in rupees; pass tick=5 when prices are in paise
+_MAX_ITERATIONS = 60
+_TOLERANCE = 1e-12  # relative change of total vol at which an option counts as solved
+
+
+def implied_volatility_black76(price: ArrayLike, forward: ArrayLike, strike: ArrayLike, years: ArrayLike,
+                               rate: ArrayLike, is_call: ArrayLike, *, tick: float = DEFAULT_TICK) -> np.ndarray:
+    """Annual implied volatility (0.14 = 14%) of European options on a forward, vectorised.
+
+    NaN, never a made-up number, where no volatility is meaningful: expired (``years <= 0``),
+    price below the discounted intrinsic value, price at or above the no-arbitrage bound
+    (discounted forward for a call, discounted strike for a put), time value under one
+    ``tick`` (same unit as ``price``), non-positive forward or strike, or any NaN input.
+
+    How: the time value, undiscounted, is the price of the out-of-the-money option at the same
+    strike, which carries all the information with the least cancellation. We solve for total
+    vol s = vol·sqrt(years) by Newton's method on log(price), which converges fast even for
+    far wings whose prices are tiny, keep a bracket [lo, hi] of s from the sign of each miss,
+    and fall back to bisection (or doubling while hi is unknown) whenever a Newton step would
+    leave the bracket. Start: Corrado-Miller, which is close near the money.
+    """
+    p, f, k, t, r, call = _broadcast(price, forward, strike, years, rate, is_call)
+    vol = np.full(p.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        discount = np.exp(-r * t)
+        intrinsic = discount * np.where(call, np.maximum(f - k, 0.0), np.maximum(k - f, 0.0))
+        time_value = p - intrinsic
+        otm_price = time_value / discount
+        solvable = ((t > 0) & (f > 0) & (k > 0) & np.isfinite(p) & np.isfinite(f) & np.isfinite(k)
+                    & np.isfinite(t) & np.isfinite(r) & (time_value >= tick) & (otm_price < np.minimum(f, k)))
+    if np.any(solvable):
+        total_vol = _solve_total_vol(otm_price[solvable], f[solvable], k[solvable])
+        vol[solvable] = total_vol / np.sqrt(t[solvable])
+    return vol
+
+
+def implied_volatility(price: ArrayLike, underlying: ArrayLike, strike: ArrayLike, years: ArrayLike,
+                       rate: ArrayLike, is_call: ArrayLike, *, tick: float = DEFAULT_TICK) -> np.ndarray:
+    """Black-Scholes (no dividend) implied volatility from a spot price; see the Black-76 version."""
+    s, t, r = (np.asarray(a, dtype=float) for a in (underlying, years, rate))
+    with np.errstate(over="ignore", invalid="ignore"):
+        forward = s * np.exp(r * np.maximum(t, 0.0))
+    return implied_volatility_black76(price, forward, strike, years, rate, is_call, tick=tick)
+
+
+def _solve_total_vol(otm_price: np.ndarray, forward: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    """Total vol s with undiscounted OTM Black price(s) == otm_price, for 1-D arrays."""
+    log_moneyness = np.log(forward / strike)
+    otm_call = strike >= forward
+    target_log = np.log(otm_price)
+    s = _corrado_miller(otm_price, forward, strike)
+    lo = np.zeros_like(s)
+    hi = np.full_like(s, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_MAX_ITERATIONS):
+            model, vega = _otm_black(forward, strike, log_moneyness, s, otm_call)
+            too_high = model > otm_price
+            hi = np.where(too_high, np.minimum(hi, s), hi)
+            lo = np.where(too_high, lo, np.maximum(lo, s))
+            newton = s - (np.log(model) - target_log) * model / vega
+            settled = np.abs(newton - s) <= _TOLERANCE * s  # on the root: the bracket edge is s itself
+            inside = np.isfinite(newton) & (((newton > lo) & (newton < hi)) | settled)
+            fallback = np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * s)
+            s = np.where(inside, newton, fallback)
+            if (inside & settled).all():
+                break
+    return s
+
+
+def _otm_black(forward: np.ndarray, strike: np.ndarray, log_moneyness: np.ndarray, s: np.ndarray,
+               otm_call: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undiscounted Black price of the OTM option at total vol s, and its derivative in s."""
+    d1 = log_moneyness / s + 0.5 * s
+    d2 = d1 - s
+    call = forward * norm_cdf(d1) - strike * norm_cdf(d2)
+    put = strike * norm_cdf(-d2) - forward * norm_cdf(-d1)
+    return np.where(otm_call, call, put), forward * norm_pdf(d1)
+
+
+def _corrado_miller(otm_price: np.ndarray, forward: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    """Corrado-Miller (1996) total-vol guess on the forward, from the undiscounted call price."""
+    call = otm_price + np.maximum(forward - strike, 0.0)
+    half_gap = 0.5 * (forward - strike)
+    centred = call - half_gap
+    radicand = np.maximum(centred * centred - (forward - strike) ** 2 / np.pi, 0.0)
+    guess = np.sqrt(2.0 * np.pi) / (forward + strike) * (centred + np.sqrt(radicand))
+    return np.clip(guess, 1e-3, 5.0)
+
+
+# --- forward from the chain ---------------------------------------------------------------------
+
+def forward_from_parity(call_prices: ArrayLike, put_prices: ArrayLike, strikes: ArrayLike, years: float,
+                        rate: float, *, count: int = 3) -> float:
+    """The forward implied by put-call parity, F = K + e^(rT)·(C - P), for one expiry.
+
+    Uses the ``count`` strikes where |C - P| is smallest (nearest the money, where both sides
+    trade best) and returns the median, so one stale quote cannot move it. Strikes with a
+    missing (NaN) or non-positive call or put price are skipped; NaN if no strike has both.
+    Arrays are 1-D and alike in shape; prices and strikes in the same unit.
+    """
+    c, p, k = (np.asarray(a, dtype=float) for a in (call_prices, put_prices, strikes))
+    if not (c.shape == p.shape == k.shape) or c.ndim != 1:
+        raise ValueError(f"calls, puts and strikes must be 1-D and alike, got {c.shape}, {p.shape}, {k.shape}")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    with np.errstate(invalid="ignore"):
+        quoted = np.isfinite(c) & np.isfinite(p) & np.isfinite(k) & (c > 0) & (p > 0) & (k > 0)
+    if not quoted.any():
+        return float("nan")
+    c, p, k = c[quoted], p[quoted], k[quoted]
+    nearest = np.argsort(np.abs(c - p), kind="stable")[:count]
+    growth = np.exp(float(rate) * max(float(years), 0.0))
+    return float(np.median(k[nearest] + growth * (c[nearest] - p[nearest])))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _broadcast(*args: ArrayLike) -> list[np.ndarray]:
+    """Broadcast numeric arguments to floats and the last (is_call) to bool, one shape."""
+    *numbers, is_call = args
+    return np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in numbers), np.asarray(is_call, dtype=bool))
+
+
+def _invalid(forward: np.ndarray, strike: np.ndarray, years: np.ndarray, rate: np.ndarray,
+             vol: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (~(forward > 0) | ~(strike > 0) | ~(vol >= 0) | np.isnan(years) | np.isnan(rate))
