@@ -1,0 +1,1 @@
+"""Persistence: the order journal (SQLite), settings (platformdirs), secrets (OS keyring). No Qt."""

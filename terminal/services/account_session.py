@@ -1,0 +1,126 @@
+"""One connected broker account: login, instrument master, feed, and keeping the books fresh."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from terminal.brokers.base import Broker, BrokerError, SessionInfo, rejection_hint
+from terminal.domain import InstrumentKey, OrderStatus
+from terminal.domain.catalog import InstrumentCatalog
+from terminal.services.background import BackgroundRunner, spawn
+from terminal.services.feed_worker import FeedBatch, FeedWorker
+from terminal.services.market_store import MarketStore
+from terminal.services.messages import MessageLog
+from terminal.services.portfolio_store import PortfolioStore
+
+log = logging.getLogger(__name__)
+
+
+class AccountSession(QObject):
+    ready = Signal()  # logged in, instruments loaded, feed started
+    feed_state_changed = Signal(str, str)
+    session_failed = Signal(str)
+
+    def __init__(self, broker: Broker, market: MarketStore, portfolio: PortfolioStore, runner: BackgroundRunner,
+                 messages: MessageLog, bar_builder=None, parent=None):
+        super().__init__(parent)
+        self.broker = broker
+        self.market = market
+        self.portfolio = portfolio
+        self.runner = runner
+        self.messages = messages
+        self.info: SessionInfo | None = None
+        self.feed = FeedWorker(broker, bar_builder=bar_builder)
+        self.feed.batch_ready.connect(self._apply_batch)
+        self.feed.feed_state_changed.connect(self.feed_state_changed)
+        self.feed_state = "DISCONNECTED"
+        self.feed.feed_state_changed.connect(self._remember_state)
+        # Order updates arrive in bursts; positions and funds are refreshed once per burst.
+        self._refresh_timer = QTimer(self, singleShot=True, interval=250)
+        self._refresh_timer.timeout.connect(lambda: spawn(self.refresh_portfolio()))
+
+    @property
+    def account(self) -> str:
+        return self.broker.account
+
+    async def start(self) -> bool:
+        try:
+            self.info = await self.runner.run(self.broker.login)
+            instruments = await self.runner.run(self.broker.instruments)
+            catalog = await self.runner.run(InstrumentCatalog, instruments)
+        except BrokerError as exc:
+            self.messages.error(f"Could not connect to {self.broker.name}: {exc}", exc.hint)
+            self.session_failed.emit(str(exc))
+            return False
+        self.market.set_catalog(catalog)
+        self.messages.info(f"Logged in to {self.broker.name} as {self.info.user_name} "
+                           f"({len(catalog):,} instruments).")
+        self.feed.start()
+        await self.refresh_all()
+        self.ready.emit()
+        return True
+
+    def stop(self) -> None:
+        self.feed.stop()
+
+    def subscribe(self, keys: list[InstrumentKey]) -> None:
+        self.feed.subscribe(keys)
+
+    def unsubscribe(self, keys: list[InstrumentKey]) -> None:
+        self.feed.unsubscribe(keys)
+
+    def _remember_state(self, state: str, message: str) -> None:
+        self.feed_state = state
+        if message:
+            self.messages.warning(f"Feed {state.lower()}: {message}")
+
+    def _apply_batch(self, batch: FeedBatch) -> None:
+        try:
+            self.market.apply_ticks(batch.ticks, batch.tick_count, batch.first_received)
+            self.market.apply_bars(batch.bars)
+            if batch.orders:
+                self.portfolio.apply_orders(batch.orders)
+                self._report_order_events(batch)
+            if batch.trades:
+                self.portfolio.apply_trades(batch.trades)
+            if batch.orders or batch.trades:
+                self._refresh_timer.start()
+        finally:
+            self.feed.acknowledge()
+
+    def _report_order_events(self, batch: FeedBatch) -> None:
+        for order in batch.orders:
+            if order.status is OrderStatus.REJECTED:
+                self.messages.error(f"Order {order.order_id} {order.trading_symbol} rejected: {order.status_message}",
+                                    rejection_hint(order.status_message))
+            elif order.status is OrderStatus.COMPLETE:
+                self.messages.info(f"Order {order.order_id} {order.side.value} {order.filled_quantity} "
+                                   f"{order.trading_symbol} complete.")
+
+    async def refresh_all(self) -> None:
+        await self.refresh_orders()
+        await self.refresh_portfolio()
+
+    async def refresh_orders(self) -> None:
+        try:
+            orders = await self.runner.run(self.broker.order_book)
+            trades = await self.runner.run(self.broker.trade_book)
+        except BrokerError as exc:
+            self.messages.error(f"Could not load the order book: {exc}", exc.hint)
+            return
+        self.portfolio.replace_orders(self.account, orders)
+        self.portfolio.replace_trades(self.account, trades)
+
+    async def refresh_portfolio(self) -> None:
+        try:
+            positions = await self.runner.run(self.broker.positions)
+            funds = await self.runner.run(self.broker.funds)
+            holdings = await self.runner.run(self.broker.holdings)
+        except BrokerError as exc:
+            self.messages.error(f"Could not load positions and funds: {exc}", exc.hint)
+            return
+        self.portfolio.replace_positions(self.account, positions)
+        self.portfolio.set_funds(funds)
+        self.portfolio.replace_holdings(self.account, holdings)

@@ -1,0 +1,74 @@
+"""Test set-up shared by every test: no display, no real keyring, no files outside tmp."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Settings, journal and logs go to a fresh folder for every test."""
+    monkeypatch.setenv("TERMINAL_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def memory_keyring():
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class _Backend(KeyringBackend):
+        priority = 1
+
+        def __init__(self):
+            super().__init__()
+            self.store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            from keyring.errors import PasswordDeleteError
+
+            if (service, username) not in self.store:
+                raise PasswordDeleteError(username)
+            del self.store[(service, username)]
+
+    backend = _Backend()
+    keyring.set_keyring(backend)
+    return backend
+
+
+@pytest.fixture
+def event_loop_qt(qapp):
+    """A qasync loop that counts as running while the test spins Qt (qtbot.wait, waitUntil)."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    qapp.processEvents()
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def run_async(qtbot, event_loop_qt):
+    """run_async(coro) runs a coroutine on the qasync loop while Qt spins, and returns its result."""
+
+    def run(coro, timeout_ms: int = 10_000):
+        task = asyncio.ensure_future(coro)
+        qtbot.waitUntil(task.done, timeout=timeout_ms)
+        return task.result()
+
+    return run
