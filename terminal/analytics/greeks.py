@@ -107,7 +107,8 @@ def greeks_black76(forward: ArrayLike, strike: ArrayLike, years: ArrayLike, rate
     live = sd > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # At zero total vol d1 = d2 = +inf in the money, -inf out of it, 0 at the money.
-        d1 = np.where(live, (np.log(f / k) + 0.5 * sd * sd) / sd, np.sign(np.log(f / k)) * np.inf)
+        d1 = np.where(live, (np.log(f / k) + 0.5 * sd * sd) / sd,
+                      np.where(f > k, np.inf, np.where(f < k, -np.inf, 0.0)))
         d2 = d1 - sd
         pdf = norm_pdf(d1)
         discount = np.exp(-r * years_left)
@@ -140,7 +141,7 @@ def greeks(underlying: ArrayLike, strike: ArrayLike, years: ArrayLike, rate: Arr
     delta_forward = g.delta
     delta = delta_forward * growth
     gamma = g.gamma * growth * growth
-    theta = g.theta - r * forward * delta_forward / DAYS_PER_YEAR
+    theta = np.where(years_left > 0, g.theta - r * forward * delta_forward / DAYS_PER_YEAR, g.theta)
     rho = g.rho + years_left * forward * delta_forward * RATE_POINT
     return Greeks(g.price, delta, gamma, theta, g.vega, rho)
 
@@ -175,8 +176,10 @@ def implied_volatility_black76(price: ArrayLike, forward: ArrayLike, strike: Arr
         intrinsic = discount * np.where(call, np.maximum(f - k, 0.0), np.maximum(k - f, 0.0))
         time_value = p - intrinsic
         otm_price = time_value / discount
+        # A price of exactly intrinsic + one tick must pass despite the rounding of the subtraction.
+        enough_time_value = (time_value > 0) & (time_value + 1e-9 * np.abs(p) >= tick)
         solvable = ((t > 0) & (f > 0) & (k > 0) & np.isfinite(p) & np.isfinite(f) & np.isfinite(k)
-                    & np.isfinite(t) & np.isfinite(r) & (time_value >= tick) & (otm_price < np.minimum(f, k)))
+                    & np.isfinite(t) & np.isfinite(r) & enough_time_value & (otm_price < np.minimum(f, k)))
     if np.any(solvable):
         total_vol = _solve_total_vol(otm_price[solvable], f[solvable], k[solvable])
         vol[solvable] = total_vol / np.sqrt(t[solvable])
