@@ -20,10 +20,10 @@ from terminal.brokers.base import (
 from terminal.domain import (
     Order, OrderModification, OrderRequest, OrderType, Position, Side, new_client_tag, slice_order,
 )
-from terminal.domain.catalog import InstrumentCatalog
 from terminal.domain.money import format_price, format_quantity
 from terminal.domain.validation import check_modification, check_order
 from terminal.services.background import BackgroundRunner
+from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
 from terminal.storage.journal import JournalState, OrderJournal
 
@@ -49,11 +49,11 @@ class Outcome:
 class OrderService(QObject):
     intent_state_changed = Signal(str, str)  # tag, "sending" | "sent" | "rejected" | "unknown, checking" | ...
 
-    def __init__(self, broker: Broker, catalog: InstrumentCatalog, journal: OrderJournal,
+    def __init__(self, broker: Broker, market: MarketStore, journal: OrderJournal,
                  runner: BackgroundRunner, messages: MessageLog, parent=None):
         super().__init__(parent)
         self.broker = broker
-        self.catalog = catalog
+        self.market = market  # for the instrument master, which arrives after login
         self.journal = journal
         self.runner = runner
         self.messages = messages
@@ -62,7 +62,7 @@ class OrderService(QObject):
     # --- place ----------------------------------------------------------------------------------
     async def place(self, request: OrderRequest) -> list[Outcome]:
         """Validate, slice above the freeze quantity, journal and send. Returns one Outcome a slice."""
-        instrument = self.catalog.get(request.instrument_key)
+        instrument = self.market.catalog.get(request.instrument_key)
         if instrument is None:
             self.messages.error(f"Unknown instrument {request.instrument_key}.",
                                 "Invalid symbol: refresh the instrument master and search again.")
@@ -158,7 +158,7 @@ class OrderService(QObject):
 
     # --- modify and cancel ----------------------------------------------------------------------
     async def modify(self, order: Order, modification: OrderModification) -> bool:
-        instrument = self.catalog.get(order.instrument_key)
+        instrument = self.market.catalog.get(order.instrument_key)
         if instrument is None:
             self.messages.error(f"Unknown instrument {order.instrument_key}.")
             return False

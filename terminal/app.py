@@ -1,0 +1,169 @@
+"""Composition root: command line, logging, QApplication with the qasync loop, and wiring."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+
+from terminal import __version__
+
+log = logging.getLogger("terminal")
+
+NO_DISPLAY_MESSAGE = (
+    "No display was found, so the terminal window cannot open here; to see what it shows, run "
+    "`python -m terminal --screenshot terminal.png` (add --after SECONDS to let prices flow first)."
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="trading-terminal", description="Desktop trading terminal for Indian markets.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--broker", default=None, choices=["paper"],
+                        help="broker to connect (default: the built-in simulated exchange)")
+    parser.add_argument("--screenshot", metavar="PATH", type=Path,
+                        help="start on the simulated exchange, save a PNG of the main window, and exit")
+    parser.add_argument("--after", metavar="SECONDS", type=float, default=3.0,
+                        help="with --screenshot: how long live data flows before the picture (default 3)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the simulated market (reproducible runs)")
+    parser.add_argument("--ticks-per-second", type=float, default=None,
+                        help="ticks per second per instrument on the simulated exchange")
+    return parser.parse_args(argv)
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True  # the user chose a platform (offscreen, xcb, wayland...)
+    if sys.platform.startswith("linux") or sys.platform.startswith("freebsd"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True  # Windows and macOS always have a window system
+
+
+def setup_logging(level: str = "INFO") -> None:
+    from terminal.storage.paths import log_dir
+
+    handler = logging.handlers.RotatingFileHandler(log_dir() / "terminal.log", maxBytes=5_000_000, backupCount=5,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+
+
+def create_broker(name: str, settings, seed: int | None = None, ticks_per_second: float | None = None):
+    """The broker adapter for ``name``; only the simulated exchange needs no credentials."""
+    from terminal.brokers.paper.broker import PaperBroker
+    from terminal.sim.exchange import SimulatedExchange
+
+    sim = settings.get("sim", {}) or {}
+    exchange = SimulatedExchange(
+        seed=seed if seed is not None else sim.get("seed"),
+        ticks_per_second=ticks_per_second if ticks_per_second is not None else sim.get("ticks_per_second", 4.0),
+    )
+    return PaperBroker(exchange)
+
+
+def create_context(broker, settings, journal=None):
+    """Wire stores and services around ``broker``. Needs a QApplication and a qasync loop."""
+    from terminal.services.account_session import AccountSession
+    from terminal.services.background import BackgroundRunner
+    from terminal.services.market_store import MarketStore
+    from terminal.services.messages import MessageLog
+    from terminal.services.order_service import OrderService
+    from terminal.services.portfolio_store import PortfolioStore
+    from terminal.storage.journal import OrderJournal
+    from terminal.storage.paths import data_dir
+    from terminal.ui.context import TerminalContext
+
+    runner = BackgroundRunner()
+    messages = MessageLog()
+    market = MarketStore()
+    portfolio = PortfolioStore()
+    journal = journal or OrderJournal(data_dir() / "orders.sqlite3")
+    session = AccountSession(broker, market, portfolio, runner, messages, bar_builder=_bar_builder())
+    orders = OrderService(broker, market, journal, runner, messages)
+    return TerminalContext(market=market, portfolio=portfolio, messages=messages, orders=orders, session=session,
+                           settings=settings, runner=runner)
+
+
+def _bar_builder():
+    try:
+        from terminal.analytics.candles import CandleBuilder
+    except ImportError:  # the chart's analytics are optional for the core terminal
+        return None
+    return CandleBuilder()
+
+
+async def start_session(context) -> bool:
+    """Log in, load instruments, start the feed, then settle any intent a crash left open."""
+    ok = await context.session.start()
+    if ok:
+        await context.orders.reconcile_journal()
+    return ok
+
+
+def shutdown(context) -> None:
+    context.session.stop()
+    context.runner.shutdown()
+    context.settings.flush()
+    context.orders.journal.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.screenshot and not has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if not has_display():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return 2
+
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from terminal.services.background import spawn
+    from terminal.storage.settings import Settings
+    from terminal.ui import theme
+    from terminal.ui.main_window import MainWindow
+
+    settings = Settings()
+    setup_logging(settings.get("log_level", "INFO"))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Trading Terminal")
+    app.setApplicationVersion(__version__)
+    theme.apply_theme(app, settings.get("theme", "dark"))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    broker_name = "paper" if args.screenshot else (args.broker or settings.get("broker", "paper"))
+    broker = create_broker(broker_name, settings, seed=args.seed, ticks_per_second=args.ticks_per_second)
+    context = create_context(broker, settings)
+    window = MainWindow(context)
+    window.persist_layout = not args.screenshot
+    window.show()
+    spawn(start_session(context))
+    exit_code = 0
+
+    if args.screenshot:
+        def take_screenshot() -> None:
+            nonlocal exit_code
+            path = args.screenshot
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(path)):
+                print(f"Could not write the screenshot to {path}.", file=sys.stderr)
+                exit_code = 1
+            else:
+                print(f"Screenshot saved to {path}")
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(int(args.after * 1000), take_screenshot)
+
+    app.aboutToQuit.connect(lambda: shutdown(context))
+    with loop:
+        loop.run_forever()
+    return exit_code

@@ -1,0 +1,304 @@
+"""The main window: dock panels, the keymap's actions, menus, status bar and layout memory."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+
+from terminal import __version__
+from terminal.domain import Side
+from terminal.domain.money import format_price
+from terminal.services.background import spawn
+from terminal.ui import theme
+from terminal.ui.context import TerminalContext
+from terminal.ui.hotkeys import KEYMAP, effective_bindings, overrides_from
+from terminal.ui.panels.funds import FundsPanel
+from terminal.ui.panels.log_panel import LogPanel
+from terminal.ui.panels.market_depth import MarketDepthPanel
+from terminal.ui.panels.market_watch import MarketWatchPanel
+from terminal.ui.panels.order_book import OrderBookPanel
+from terminal.ui.panels.order_entry import OrderEntryPanel
+from terminal.ui.panels.positions import PositionsPanel
+from terminal.ui.panels.trade_book import TradeBookPanel
+
+log = logging.getLogger(__name__)
+IST = ZoneInfo("Asia/Kolkata")
+
+
+class MainWindow(QMainWindow):
+    layout_restored = Signal(bool)
+
+    def __init__(self, context: TerminalContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.context = context
+        self.setObjectName("MainWindow")
+        self.setWindowTitle(f"Trading Terminal {__version__} — {context.session.broker.name} {context.account}")
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowNestedDocks | QMainWindow.AllowTabbedDocks)
+        self.resize(1600, 900)
+        self.persist_layout = True  # off for --screenshot runs, which must not change the user's layout
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.actions_by_id: dict[str, QAction] = {}
+        self._build_panels()
+        self._default_state = self.saveState()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_requests()
+        self.restore_layout()
+
+    # --- panels ---------------------------------------------------------------------------------
+    def _build_panels(self) -> None:
+        ctx = self.context
+        watch = self._add_dock(MarketWatchPanel(ctx), Qt.LeftDockWidgetArea)
+        entry = self._add_dock(OrderEntryPanel(ctx), Qt.RightDockWidgetArea)
+        depth = self._add_dock(MarketDepthPanel(ctx), Qt.RightDockWidgetArea)
+        funds = self._add_dock(FundsPanel(ctx), Qt.RightDockWidgetArea)
+        orders = self._add_dock(OrderBookPanel(ctx), Qt.BottomDockWidgetArea)
+        positions = self._add_dock(PositionsPanel(ctx), Qt.BottomDockWidgetArea)
+        trades = self._add_dock(TradeBookPanel(ctx), Qt.BottomDockWidgetArea)
+        log_dock = self._add_dock(LogPanel(ctx), Qt.BottomDockWidgetArea)
+        self.splitDockWidget(entry, depth, Qt.Vertical)
+        self.splitDockWidget(depth, funds, Qt.Vertical)
+        self.splitDockWidget(orders, positions, Qt.Horizontal)
+        self.tabifyDockWidget(orders, trades)
+        self.tabifyDockWidget(positions, log_dock)
+        orders.raise_()
+        positions.raise_()
+        self.resizeDocks([watch, entry], [1000, 420], Qt.Horizontal)
+        self.resizeDocks([watch, orders], [560, 300], Qt.Vertical)
+        self.panels["order_entry"].close_requested.connect(lambda: self.docks["order_entry"].hide())
+
+    def _add_dock(self, panel: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(panel.title, self)
+        dock.setObjectName(f"dock_{panel.panel_id}")
+        dock.setWidget(panel)
+        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        self.panels[panel.panel_id] = panel
+        self.docks[panel.panel_id] = dock
+        return dock
+
+    def show_panel(self, panel_id: str, focus: bool = True) -> QWidget:
+        dock = self.docks[panel_id]
+        dock.show()
+        dock.raise_()
+        panel = self.panels[panel_id]
+        if focus:
+            dock.activateWindow()
+            panel.focus_primary()
+        return panel
+
+    # --- actions and menus ----------------------------------------------------------------------
+    def _handlers(self) -> dict:
+        return {
+            "buy": lambda: self.open_order_entry(Side.BUY),
+            "sell": lambda: self.open_order_entry(Side.SELL),
+            "order_book": lambda: self.show_panel("order_book"),
+            "market_watch": lambda: self.show_panel("market_watch"),
+            "market_depth": self.show_depth_of_selection,
+            "positions": lambda: self.show_panel("positions"),
+            "trade_book": lambda: self.show_panel("trade_book"),
+            "funds": lambda: self.show_panel("funds"),
+            "log": lambda: self.show_panel("log"),
+            "search": self.focus_search,
+            "cancel_all": self.cancel_all_orders,
+            "square_off_all": self.square_off_all,
+            "refresh": lambda: spawn(self.context.session.refresh_all()),
+            "hotkeys": self.edit_hotkeys,
+            "toggle_theme": self.toggle_theme,
+            "reset_layout": self.reset_layout,
+            "quit": self.close,
+        }
+
+    def _build_actions(self) -> None:
+        handlers = self._handlers()
+        bindings = effective_bindings(self.context.settings.get("hotkeys", {}))
+        for hotkey in KEYMAP:
+            handler = handlers.get(hotkey.action_id)
+            if handler is None:
+                continue  # an action whose panel is not part of this build
+            action = QAction(hotkey.label, self)
+            action.setObjectName(f"action_{hotkey.action_id}")
+            action.setShortcut(QKeySequence(bindings[hotkey.action_id]))
+            action.setShortcutContext(Qt.ApplicationShortcut)  # works in floating docks too
+            action.triggered.connect(handler)
+            self.addAction(action)
+            self.actions_by_id[hotkey.action_id] = action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        menus = {name: bar.addMenu(f"&{name}") for name in ("File", "Trade", "Orders", "View", "Tools")}
+        for hotkey in KEYMAP:
+            action = self.actions_by_id.get(hotkey.action_id)
+            if action is not None:
+                menus[hotkey.menu].addAction(action)
+        menus["View"].addSeparator()
+        panels_menu = menus["View"].addMenu("Panels")
+        for dock in self.docks.values():
+            panels_menu.addAction(dock.toggleViewAction())
+
+    def apply_bindings(self, bindings: dict[str, str]) -> None:
+        for action_id, keys in bindings.items():
+            if action_id in self.actions_by_id:
+                self.actions_by_id[action_id].setShortcut(QKeySequence(keys))
+        self.context.settings.set("hotkeys", overrides_from(bindings))
+        self.context.settings.save()
+
+    def current_bindings(self) -> dict[str, str]:
+        return {a: act.shortcut().toString(QKeySequence.PortableText) for a, act in self.actions_by_id.items()}
+
+    # --- trading actions ------------------------------------------------------------------------
+    def selected_key(self) -> str | None:
+        """The instrument the trader is on: the focused panel's selection, else the watch's."""
+        focus = QApplication.focusWidget()
+        for panel in self.panels.values():
+            if focus is not None and (panel is focus or panel.isAncestorOf(focus)):
+                key = getattr(panel, "selected_key", lambda: None)()
+                if key:
+                    return key
+        return self.panels["market_watch"].selected_key()
+
+    def open_order_entry(self, side: Side, key: str | None = None, quantity: int | None = None,
+                         price: int | None = None) -> None:
+        key = key or self.selected_key()
+        if key is None:
+            self.context.messages.warning("Select an instrument in the market watch first.",
+                                          "Press Ctrl+F to find one.")
+            return
+        entry = self.show_panel("order_entry", focus=False)
+        entry.open_order(side, key, quantity, price)
+
+    def show_depth_of_selection(self) -> None:
+        key = self.selected_key()
+        depth = self.show_panel("market_depth")
+        if key:
+            depth.set_instrument(key)
+
+    def focus_search(self) -> None:
+        watch = self.show_panel("market_watch", focus=False)
+        watch.focus_search()
+
+    def _confirm(self, setting: str, title: str, text: str) -> bool:
+        if not self.context.settings.get("confirm", {}).get(setting, True):
+            return True
+        answer = QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def cancel_all_orders(self) -> None:
+        orders = self.context.portfolio.open_orders(self.context.account)
+        if not orders:
+            self.context.messages.info("There are no open orders to cancel.")
+            return
+        if self._confirm("cancel_all", "Cancel all orders", f"Cancel all {len(orders)} open orders?"):
+            spawn(self.context.orders.cancel_all(orders))
+
+    def square_off_all(self) -> None:
+        positions = [p for p in self.context.portfolio.positions(self.context.account) if p.is_open]
+        if not positions:
+            self.context.messages.info("There are no open positions to square off.")
+            return
+        if self._confirm("square_off", "Square off all",
+                         f"Square off all {len(positions)} open positions at market?"):
+            spawn(self.context.orders.square_off(positions))
+
+    def _connect_requests(self) -> None:
+        requests = self.context.requests
+        requests.order_entry_requested.connect(
+            lambda side, key, qty, price: self.open_order_entry(side, key, qty, price))
+        requests.modify_order_requested.connect(self.open_modify)
+        requests.depth_requested.connect(lambda key: (self.show_panel("market_depth", focus=False),
+                                                      self.panels["market_depth"].set_instrument(key)))
+        requests.instrument_selected.connect(self.panels["market_depth"].set_instrument)
+
+    def open_modify(self, order) -> None:
+        entry = self.show_panel("order_entry", focus=False)
+        entry.open_modify(order)
+
+    # --- tools ----------------------------------------------------------------------------------
+    def edit_hotkeys(self) -> None:
+        from terminal.ui.dialogs.hotkeys_dialog import HotkeysDialog
+
+        dialog = HotkeysDialog(self.actions_by_id, self)
+        if dialog.exec():
+            self.apply_bindings(dialog.bindings())
+
+    def toggle_theme(self) -> None:
+        name = "light" if theme.current().name == "dark" else "dark"
+        theme.apply_theme(QApplication.instance(), name)
+        self.context.settings.set("theme", name)
+        self.context.settings.save()
+
+    # --- layout memory --------------------------------------------------------------------------
+    def save_layout(self) -> None:
+        layout = {
+            "geometry": base64.b64encode(bytes(self.saveGeometry())).decode(),
+            "state": base64.b64encode(bytes(self.saveState())).decode(),
+        }
+        self.context.settings.set("layout", layout)
+        self.context.settings.save()
+
+    def restore_layout(self) -> bool:
+        layout = self.context.settings.get("layout", {}) or {}
+        try:
+            geometry = QByteArray(base64.b64decode(layout.get("geometry", "")))
+            state = QByteArray(base64.b64decode(layout.get("state", "")))
+        except (ValueError, TypeError):
+            geometry = state = QByteArray()
+        restored = bool(state) and self.restoreState(state)
+        if geometry:
+            self.restoreGeometry(geometry)
+        self.layout_restored.emit(restored)
+        return restored
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.save_layout()
+
+    # --- status bar -----------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self._broker_label = QLabel(f"{self.context.session.broker.name.upper()} · {self.context.account}")
+        self._feed_label = QLabel("Feed: connecting")
+        self._rate_label = QLabel("0 ticks/s")
+        self._mtm_label = QLabel("")
+        self._clock_label = QLabel("")
+        for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label):
+            bar.addWidget(label)
+        bar.addPermanentWidget(self._clock_label)
+        self.context.session.feed_state_changed.connect(self._show_feed_state)
+        self._status_timer = QTimer(self, interval=500)
+        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.start()
+        self._refresh_status()
+
+    def _show_feed_state(self, state: str, message: str) -> None:
+        colour = theme.current().positive if state == "CONNECTED" else theme.current().negative
+        self._feed_label.setText(f"Feed: <span style='color:{colour}'>{state.lower()}</span>")
+
+    def _refresh_status(self) -> None:
+        market = self.context.market
+        self._rate_label.setText(f"{market.ticks_per_second():,.0f} ticks/s")
+        self._clock_label.setText(datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
+        total = 0
+        for position in self.context.portfolio.positions(self.context.account):
+            ltp = market.ltp(position.instrument_key)
+            total += position.total_pnl(ltp if ltp is not None else position.average_price)
+        colour = theme.current().positive if total >= 0 else theme.current().negative
+        self._mtm_label.setText(f"MTM: <span style='color:{colour}'>₹ {format_price(total)}</span>")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if self.persist_layout:
+            self.save_layout()
+        super().closeEvent(event)
