@@ -1,0 +1,141 @@
+"""The keyed table model: rows by key, minimal change signals, formatting and colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from terminal.ui import theme
+from terminal.ui.models.table_model import (
+    Column, KeyedTableModel, price_column, quantity_column, signed_price_column,
+)
+from terminal.ui.widgets.table_view import TradingTableView
+
+
+@dataclass
+class Row:
+    key: str
+    price: int
+    qty: int
+    change: int = 0
+
+
+def make_model(count: int = 6) -> KeyedTableModel:
+    model = KeyedTableModel(
+        [Column("Key", lambda r: r.key), price_column("Price", lambda r: r.price),
+         quantity_column("Qty", lambda r: r.qty), signed_price_column("Chg", lambda r: r.change)],
+        key_of=lambda r: r.key)
+    model.set_rows([Row(f"K{i}", 100_00 * (i + 1), 100_000 * i) for i in range(count)])
+    return model
+
+
+class Spy:
+    def __init__(self, model):
+        self.changed: list[tuple[int, int, int, int]] = []
+        self.resets = 0
+        model.dataChanged.connect(lambda a, b, roles=(): self.changed.append((a.row(), b.row(), a.column(), b.column())))
+        model.modelReset.connect(self._reset)
+
+    def _reset(self):
+        self.resets += 1
+
+
+def test_display_uses_indian_grouping_and_right_alignment(qapp):
+    model = make_model()
+    assert model.data(model.index(5, 1)) == "600.00"
+    assert model.data(model.index(3, 2)) == "3,00,000"
+    assert model.data(model.index(5, 2)) == "5,00,000"
+    assert model.data(model.index(1, 1), Qt.TextAlignmentRole) & int(Qt.AlignRight)
+    assert model.data(model.index(1, 0), Qt.TextAlignmentRole) & int(Qt.AlignLeft)
+    assert model.data(model.index(1, 1), Qt.UserRole) == 200_00
+    assert model.headerData(2, Qt.Horizontal) == "Qty"
+
+
+def test_sign_colour_green_up_red_down_plain_at_zero(qapp):
+    model = make_model(3)
+    model.upsert(Row("K0", 1, 1, change=150))
+    model.upsert(Row("K1", 1, 1, change=-5))
+    assert model.data(model.index(0, 3)) == "+1.50"
+    assert model.data(model.index(1, 3)) == "-0.05"
+    assert model.data(model.index(0, 3), Qt.ForegroundRole).color() == QColor(theme.current().positive)
+    assert model.data(model.index(1, 3), Qt.ForegroundRole).color() == QColor(theme.current().negative)
+    assert model.data(model.index(2, 3), Qt.ForegroundRole) is None
+
+
+def test_refresh_keys_emits_one_signal_per_contiguous_run_and_no_reset(qapp):
+    model = make_model(8)
+    spy = Spy(model)
+    emitted = model.refresh_keys({"K1", "K2", "K3", "K6", "unknown"})
+    assert emitted == 2
+    assert sorted(spy.changed) == [(1, 3, 0, 3), (6, 6, 0, 3)]
+    assert spy.resets == 0
+
+
+def test_refresh_of_unknown_keys_emits_nothing(qapp):
+    model = make_model()
+    spy = Spy(model)
+    assert model.refresh_keys(["nope"]) == 0
+    assert spy.changed == []
+
+
+def test_upsert_replaces_by_key_or_appends(qapp):
+    model = make_model(3)
+    spy = Spy(model)
+    inserted = []
+    model.rowsInserted.connect(lambda parent, first, last: inserted.append((first, last)))
+    assert model.upsert(Row("K1", 999, 1)) == 1
+    assert model.item(1).price == 999
+    assert spy.changed == [(1, 1, 0, 3)]
+    assert model.upsert(Row("NEW", 5, 5)) == 3
+    assert inserted == [(3, 3)]
+    assert model.row_for_key("NEW") == 3
+    assert spy.resets == 0
+
+
+def test_remove_reindexes_following_rows(qapp):
+    model = make_model(4)
+    assert model.remove("K1")
+    assert not model.remove("K1")
+    assert model.keys() == ["K0", "K2", "K3"]
+    assert model.row_for_key("K3") == 2
+    assert model.get("K2").price == 300_00
+
+
+def test_move_keeps_index_consistent(qapp):
+    model = make_model(4)
+    assert model.move("K0", 3)
+    assert model.keys() == ["K1", "K2", "K3", "K0"]
+    assert model.move("K0", 0)
+    assert model.keys() == ["K0", "K1", "K2", "K3"]
+    assert all(model.row_for_key(k) == i for i, k in enumerate(model.keys()))
+
+
+def test_no_rows_for_child_indexes(qapp):
+    model = make_model(2)
+    assert model.rowCount(model.index(0, 0)) == 0
+    assert model.data(QModelIndex()) is None
+
+
+def test_view_selection_enter_and_csv(qtbot, tmp_path):
+    model = make_model(3)
+    view = TradingTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    rows = []
+    activated = []
+    view.current_row_changed.connect(rows.append)
+    view.row_activated.connect(activated.append)
+    view.show()
+    view.select_row(2)
+    assert view.current_row() == 2 and rows[-1] == 2
+    qtbot.keyClick(view, Qt.Key_Return)
+    assert activated == [2]
+    qtbot.keyClick(view, Qt.Key_Home)
+    assert view.current_row() == 0
+    path = tmp_path / "t.csv"
+    assert view.export_csv(path) == 3
+    text = path.read_text(encoding="utf-8").splitlines()
+    assert text[0] == "Key,Price,Qty,Chg"
+    assert text[3] == 'K2,300.00,"2,00,000",0.00'
