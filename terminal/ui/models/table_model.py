@@ -1,0 +1,252 @@
+"""A table model driven by column specs, with rows found by key.
+
+Every trading table (market watch, order book, positions, ...) is a list of rows, each with a
+stable key (instrument key, order id). The model keeps ``key -> row index`` in a dict so that a
+tick batch touching ten instruments costs ten dict lookups and a handful of ``dataChanged``
+signals (one per contiguous run of rows), never a reset or a search through the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from terminal.domain.money import format_percent, format_price, format_quantity
+from terminal.ui import theme
+
+LEFT = Qt.AlignLeft | Qt.AlignVCenter
+RIGHT = Qt.AlignRight | Qt.AlignVCenter
+CENTER = Qt.AlignHCenter | Qt.AlignVCenter
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: how to read a value from a row, and how to show it.
+
+    ``value`` reads the raw value (paise, units, text) from the row; ``format`` turns it into
+    display text; ``colour`` optionally maps the raw value to a foreground colour (a "#rrggbb"
+    text or None); ``tooltip`` reads a tooltip from the row.
+    """
+
+    header: str
+    value: Callable[[Any], Any]
+    format: Callable[[Any], str] = _text
+    align: Qt.AlignmentFlag = LEFT
+    colour: Callable[[Any], str | None] | None = None
+    tooltip: Callable[[Any], str] | None = None
+    width: int = 0  # preferred width in pixels; 0 lets the view size it
+
+
+def price_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
+    """Paise shown as rupees with two decimals and Indian grouping, right-aligned."""
+    return Column(header, value, lambda v: format_price(v) if v else "", RIGHT, **kwargs)
+
+
+def quantity_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
+    return Column(header, value, format_quantity, RIGHT, **kwargs)
+
+
+def signed_price_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
+    """Paise with a sign and green/red by sign (change, P&L)."""
+    return Column(header, value, format_signed_price, RIGHT, colour=sign_colour, **kwargs)
+
+
+def percent_column(header: str, value: Callable[[Any], float | None], **kwargs) -> Column:
+    return Column(header, value, format_percent, RIGHT, colour=sign_colour, **kwargs)
+
+
+def format_signed_price(paise: int | None) -> str:
+    if paise is None:
+        return ""
+    return ("+" if paise > 0 else "") + format_price(paise)
+
+
+def sign_colour(value: Any) -> str | None:
+    """Positive green, negative red, zero and empty in the normal text colour."""
+    if not value:
+        return None
+    return theme.current().positive if value > 0 else theme.current().negative
+
+
+class KeyedTableModel(QAbstractTableModel):
+    """Rows by key; updates signal only the rows they touch.
+
+    ``key_of`` gives a row's key. ``background_of`` (optional) gives a row's background colour
+    ("#rrggbb" or None), read on every paint: used for the short flash on a price change.
+    """
+
+    def __init__(self, columns: list[Column], key_of: Callable[[Any], Hashable],
+                 background_of: Callable[[Any], str | None] | None = None, parent=None):
+        super().__init__(parent)
+        self.columns = list(columns)
+        self.key_of = key_of
+        self.background_of = background_of
+        self._rows: list[Any] = []
+        self._index: dict[Hashable, int] = {}
+        self._brushes: dict[str, QBrush] = {}
+
+    # --- Qt model interface ---------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:
+        if orientation != Qt.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        column = self.columns[section]
+        if role == Qt.DisplayRole:
+            return column.header
+        if role == Qt.TextAlignmentRole:
+            return int(column.align)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = self.columns[index.column()]
+        if role == Qt.DisplayRole:
+            return column.format(column.value(row))
+        if role == Qt.TextAlignmentRole:
+            return int(column.align)
+        if role == Qt.ForegroundRole and column.colour is not None:
+            colour = column.colour(column.value(row))
+            return self._brush(colour) if colour else None
+        if role == Qt.BackgroundRole and self.background_of is not None:
+            colour = self.background_of(row)
+            return self._brush(colour) if colour else None
+        if role == Qt.ToolTipRole and column.tooltip is not None:
+            return column.tooltip(row) or None
+        if role == Qt.UserRole:
+            return column.value(row)  # the raw value (paise, units), for sorting and tests
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.NoItemFlags
+        return Qt.ItemIsEnabled | Qt.ItemIsSelectable
+
+    def _brush(self, colour: str) -> QBrush:
+        brush = self._brushes.get(colour)
+        if brush is None:
+            brush = self._brushes[colour] = QBrush(QColor(colour))
+        return brush
+
+    # --- rows -----------------------------------------------------------------------------------
+    def set_rows(self, rows: Iterable[Any]) -> None:
+        """Replace every row (a reset): for a refreshed book, never for a tick."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._reindex()
+        self.endResetModel()
+
+    def upsert(self, row: Any) -> int:
+        """Replace the row with the same key, or append it. Returns its row number."""
+        key = self.key_of(row)
+        at = self._index.get(key)
+        if at is not None:
+            self._rows[at] = row
+            self._emit_rows(at, at)
+            return at
+        at = len(self._rows)
+        self.beginInsertRows(QModelIndex(), at, at)
+        self._rows.append(row)
+        self._index[key] = at
+        self.endInsertRows()
+        return at
+
+    def remove(self, key: Hashable) -> bool:
+        at = self._index.get(key)
+        if at is None:
+            return False
+        self.beginRemoveRows(QModelIndex(), at, at)
+        del self._rows[at]
+        self._reindex()
+        self.endRemoveRows()
+        return True
+
+    def move(self, key: Hashable, to: int) -> bool:
+        """Move a row to position ``to`` (0-based, in the table before the move)."""
+        at = self._index.get(key)
+        to = max(0, min(to, len(self._rows) - 1))
+        if at is None or at == to:
+            return False
+        destination = to + 1 if to > at else to  # Qt counts the destination before removal
+        self.beginMoveRows(QModelIndex(), at, at, QModelIndex(), destination)
+        row = self._rows.pop(at)
+        self._rows.insert(to, row)
+        self._reindex()
+        self.endMoveRows()
+        return True
+
+    def refresh_keys(self, keys: Iterable[Hashable]) -> int:
+        """Signal the rows of ``keys`` (unknown keys are ignored) as changed.
+
+        Emits one ``dataChanged`` per contiguous run of rows; returns how many were emitted.
+        """
+        rows = sorted(at for at in map(self._index.get, keys) if at is not None)
+        return self._emit_runs(rows)
+
+    def refresh_rows(self, rows: Iterable[int]) -> int:
+        return self._emit_runs(sorted(set(rows)))
+
+    def refresh_all(self) -> None:
+        """Repaint every cell without a reset (selection and scroll stay)."""
+        if self._rows:
+            self._emit_rows(0, len(self._rows) - 1)
+
+    def _emit_runs(self, rows: list[int]) -> int:
+        emitted = 0
+        start = previous = None
+        for at in rows:
+            if start is None:
+                start = previous = at
+            elif at == previous + 1:
+                previous = at
+            elif at != previous:
+                self._emit_rows(start, previous)
+                emitted += 1
+                start = previous = at
+        if start is not None:
+            self._emit_rows(start, previous)
+            emitted += 1
+        return emitted
+
+    def _emit_rows(self, first: int, last: int) -> None:
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
+
+    def _reindex(self) -> None:
+        self._index = {self.key_of(row): at for at, row in enumerate(self._rows)}
+
+    # --- lookup ---------------------------------------------------------------------------------
+    def row_for_key(self, key: Hashable) -> int | None:
+        return self._index.get(key)
+
+    def item(self, row: int) -> Any:
+        return self._rows[row]
+
+    def get(self, key: Hashable) -> Any | None:
+        at = self._index.get(key)
+        return None if at is None else self._rows[at]
+
+    def keys(self) -> list[Hashable]:
+        return [self.key_of(row) for row in self._rows]
+
+    def rows(self) -> list[Any]:
+        return list(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __len__(self) -> int:
+        return len(self._rows)
