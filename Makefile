@@ -11,7 +11,6 @@ run: $(STAMP)
 	$(BIN)/python -m terminal $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
