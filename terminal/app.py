@@ -114,6 +114,11 @@ def shutdown(context) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sandbox":
+        from terminal.sim.servers.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
     args = parse_args(argv)
     if args.screenshot and not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"

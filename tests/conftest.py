@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Settings, journal and logs go to a fresh folder for every test."""
-    monkeypatch.setenv("TERMINAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADING_TERMINAL_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_terminal(args, home, extra_env=None, timeout=120):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    env["TERMINAL_HOME"] = str(home)
+    env["TRADING_TERMINAL_HOME"] = str(home)
     env.update(extra_env or {})
     return subprocess.run([sys.executable, "-m", "terminal", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
