@@ -178,6 +178,12 @@ class CandleSeries:
             raise ValueError(f"bar at {candle.start} is not the last bar")
         self._write(self._n - 1, candle)
 
+    def replace(self, index: int, candle: Candle) -> None:
+        """Overwrite bar ``index`` (a late correction of a recent bar); same start required."""
+        if not -self._n <= index < self._n or self._data[0, index % self._n] != candle.start:
+            raise ValueError(f"bar at {candle.start} is not bar {index}")
+        self._write(index % self._n, candle)
+
     def upsert(self, candle: Candle) -> bool:
         """Replace the last bar if ``candle`` has its start, else append. True if appended.
 

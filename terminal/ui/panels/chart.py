@@ -1,0 +1,752 @@
+"""The candlestick chart panel: candles with volume, indicators, crosshair, and trading lines.
+
+History comes in as 1-minute bars (``set_history``); the panel resamples them locally to the
+chosen timeframe (1, 3, 5, 15, 30, 60 minutes or daily), so switching timeframes needs no
+new request. Live 1-minute bar updates (``apply_bar``, built off the UI thread by
+``terminal.analytics.candles.CandleBuilder``) are folded into the forming bar, and only the
+indicators' tail is recomputed.
+
+Keys while the chart has focus (``CHART_KEYMAP``): 1..7 timeframes (1m 3m 5m 15m 30m 1h 1D),
+Left/Right pan, Up/+ zoom in, Down/- zoom out, End jump to the latest bar, Home the first.
+Mouse: wheel zooms around the pointer, drag pans, right-click offers buy/sell at that price,
+order lines drag to a new price.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolBar,
+    QToolButton, QVBoxLayout, QWidget,
+)
+
+from terminal.analytics.candles import DAILY, CandleSeries, bucket_start, resample
+from terminal.analytics.indicators import (
+    EMA, INDICATOR_TYPES, MACD, RSI, SMA, VWAP, BollingerBands, Indicator, indicator_from_dict,
+)
+from terminal.domain import Candle, Instrument, Order, OrderType, Position, Side
+from terminal.domain.money import format_price, format_quantity
+from terminal.ui import theme
+from terminal.ui.hotkeys import Hotkey
+from terminal.ui.widgets.candle_plot import (
+    BarsItem, BarTimeAxis, CandleItem, LineItem, OrderLine, PriceAxis, ValueAxis, VolumeAxis, compact_count,
+    horizontal_line,
+)
+from terminal.ui.widgets.chart_lod import finite_range, price_range, visible_slice
+
+log = logging.getLogger(__name__)
+
+TIMEFRAMES: tuple[tuple[int, str], ...] = ((1, "1m"), (3, "3m"), (5, "5m"), (15, "15m"), (30, "30m"),
+                                          (60, "1h"), (DAILY, "1D"))
+
+CHART_KEYMAP: tuple[Hotkey, ...] = tuple(
+    Hotkey(f"chart_tf_{minutes}", f"{label} bars", str(i + 1), "Chart")
+    for i, (minutes, label) in enumerate(TIMEFRAMES)
+) + (
+    Hotkey("chart_pan_left", "Pan left", "Left", "Chart"),
+    Hotkey("chart_pan_right", "Pan right", "Right", "Chart"),
+    Hotkey("chart_zoom_in", "Zoom in", "Up", "Chart"),
+    Hotkey("chart_zoom_out", "Zoom out", "Down", "Chart"),
+    Hotkey("chart_jump_latest", "Jump to latest bar", "End", "Chart"),
+    Hotkey("chart_jump_first", "Jump to first bar", "Home", "Chart"),
+)
+_EXTRA_KEYS = {"chart_zoom_in": ("+", "="), "chart_zoom_out": ("-",)}
+
+DEFAULT_VISIBLE_BARS = 120
+RIGHT_MARGIN_BARS = 6  # empty slots right of the last bar, room for the forming bar's label
+PAN_FRACTION = 0.2  # of the visible width per key press
+ZOOM_STEP = 1.25
+
+LINE_COLOURS = ("#f5c542", "#42a5f5", "#ab47bc", "#ff7043", "#26c6da", "#d4e157")
+DEFAULT_INDICATORS = (lambda: EMA(20), lambda: VWAP())
+
+
+class ChartPanel(QWidget):
+    """A candlestick chart of one instrument.
+
+    Signals: ``history_requested(key, 1)`` asks for 1-minute history (on ``request_history``:
+    at start and when the trader wants more); ``order_price_drag_requested(order_id, paise)``
+    when an order line is dropped at a new price (for SL-M orders the trigger price, else the
+    limit price) — ask the trader to confirm, then modify; ``order_at_price_requested(side,
+    paise)`` from the context menu ("BUY" or "SELL" at the clicked price, on the tick).
+    """
+
+    history_requested = Signal(str, int)
+    order_price_drag_requested = Signal(str, int)
+    order_at_price_requested = Signal(str, int)
+    timeframe_changed = Signal(int)
+
+    def __init__(self, instrument: Instrument, timeframe: int = 5, parent: QWidget | None = None,
+                 indicators: Sequence[Indicator] | None = None) -> None:
+        super().__init__(parent)
+        if timeframe not in dict(TIMEFRAMES):
+            raise ValueError(f"timeframe must be one of {[m for m, _ in TIMEFRAMES]}, got {timeframe}")
+        self.instrument = instrument
+        self.timeframe = timeframe
+        self._minutes = CandleSeries(1)  # the 1-minute history and live bars
+        self._bars = CandleSeries(timeframe)  # what is drawn: _minutes at the timeframe
+        self._indicators: list[Indicator] = list(indicators) if indicators is not None else [f() for f in DEFAULT_INDICATORS]
+        self._lines: list[dict[str, np.ndarray]] = []
+        self._indicator_items: list[list[pg.GraphicsObject]] = []
+        self._order_lines: dict[str, OrderLine] = {}
+        self._orders: list[Order] = []
+        self._position: Position | None = None
+        self._position_line: pg.InfiniteLine | None = None
+        self._cursor_index: int | None = None
+        self._fitting = False
+        self._view_ready = False  # the x range has been set for real data at least once
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._t = theme.current()
+        self._build_ui()
+        self._build_actions()
+        self._rebuild_indicators()
+        self._arrange_panes()
+
+    # --- public API ------------------------------------------------------------------------
+    def request_history(self) -> None:
+        """Ask the main window for this instrument's 1-minute history."""
+        self.history_requested.emit(self.instrument.key, 1)
+
+    def set_history(self, candles: CandleSeries | Sequence[Candle]) -> None:
+        """Replace the history with 1-minute bars (oldest first) and show the latest bars."""
+        if isinstance(candles, CandleSeries):
+            if candles.interval_minutes != 1:
+                raise ValueError(f"set_history takes 1-minute bars, got {candles.interval_minutes}-minute bars")
+            self._minutes = candles.copy()
+        else:
+            self._minutes = CandleSeries.from_candles(list(candles), 1)
+        self._rebuild_bars()
+        self.jump_to_latest()
+
+    def apply_bar(self, candle: Candle) -> None:
+        """Fold a live 1-minute bar (new or an update of a recent one) into the chart."""
+        minutes = self._minutes
+        if len(minutes) and candle.start < minutes.start[-1]:
+            i = int(np.searchsorted(minutes.start, candle.start))
+            if i >= len(minutes) or minutes.start[i] != candle.start:
+                log.warning("%s: 1-minute bar at %s is older than the chart's last bar and not in it; ignored",
+                            self.instrument.key, candle.start)
+                return
+            minutes.replace(i, candle)
+        else:
+            minutes.upsert(candle)
+        self._fold_minute(candle.start)
+
+    def set_orders(self, orders: Sequence[Order]) -> None:
+        """Show this instrument's open orders as draggable lines (others are ignored)."""
+        mine = [o for o in orders if o.instrument_key == self.instrument.key and o.is_open]
+        self._orders = mine
+        keep = set()
+        for order in mine:
+            price = _order_line_price(order)
+            if price <= 0:
+                continue  # a market order has no price to draw
+            keep.add(order.order_id)
+            text = f"{order.side.value} {format_quantity(order.pending_quantity)} @ {format_price(price)}"
+            line = self._order_lines.get(order.order_id)
+            if line is None:
+                colour = self._t.buy if order.side is Side.BUY else self._t.sell
+                line = OrderLine(order.order_id, price, text, colour, self.instrument.tick_size)
+                line.price_dropped.connect(self.order_price_drag_requested)
+                self._price_plot.addItem(line, ignoreBounds=True)
+                self._order_lines[order.order_id] = line
+            else:
+                line.set_order_price(price, text)
+        for order_id in list(self._order_lines):
+            if order_id not in keep:
+                self._price_plot.removeItem(self._order_lines.pop(order_id))
+
+    def set_position(self, position: Position | None) -> None:
+        """Draw the open position's average price (None or a flat position removes it)."""
+        if position is not None and position.instrument_key != self.instrument.key:
+            raise ValueError(f"position is for {position.instrument_key}, the chart shows {self.instrument.key}")
+        self._position = position if position is not None and position.is_open else None
+        if self._position_line is not None:
+            self._price_plot.removeItem(self._position_line)
+            self._position_line = None
+        if self._position is None:
+            return
+        p = self._position
+        colour = self._t.positive if p.net_quantity > 0 else self._t.negative
+        self._position_line = horizontal_line(p.average_price, self._position_text(), colour)
+        self._price_plot.addItem(self._position_line, ignoreBounds=True)
+
+    def set_timeframe(self, minutes: int) -> None:
+        """Show ``minutes`` bars (one of TIMEFRAMES), resampled from the 1-minute history."""
+        if minutes not in dict(TIMEFRAMES):
+            raise ValueError(f"timeframe must be one of {[m for m, _ in TIMEFRAMES]}, got {minutes}")
+        if minutes == self.timeframe:
+            return
+        visible = self._visible_bar_count()
+        self.timeframe = minutes
+        self._timeframe_actions[minutes].setChecked(True)
+        self._rebuild_bars()
+        self.jump_to_latest(visible)
+        self.timeframe_changed.emit(minutes)
+
+    def set_indicators(self, indicators: Sequence[Indicator]) -> None:
+        self._indicators = list(indicators)
+        self._rebuild_indicators()
+        self._arrange_panes()
+        self._fit_y()
+
+    @property
+    def indicators(self) -> list[Indicator]:
+        return list(self._indicators)
+
+    @property
+    def bars(self) -> CandleSeries:
+        """The bars as drawn (at the current timeframe). Read-only by convention."""
+        return self._bars
+
+    def indicator_lines(self, index: int) -> dict[str, np.ndarray]:
+        return self._lines[index]
+
+    def state(self) -> dict:
+        """What the layout saves: instrument, timeframe, indicators with parameters, zoom."""
+        return {"instrument_key": self.instrument.key, "timeframe": self.timeframe,
+                "indicators": [i.to_dict() for i in self._indicators],
+                "visible_bars": self._visible_bar_count()}
+
+    def restore_state(self, state: dict) -> None:
+        """Apply ``state()`` of a chart of the same instrument; bad entries raise ValueError."""
+        key = state.get("instrument_key", self.instrument.key)
+        if key != self.instrument.key:
+            raise ValueError(f"chart state is for {key}, this chart shows {self.instrument.key}")
+        indicators = [indicator_from_dict(d) for d in state.get("indicators", [])]
+        self.set_indicators(indicators)
+        self.set_timeframe(int(state.get("timeframe", self.timeframe)))
+        self.jump_to_latest(int(state.get("visible_bars", DEFAULT_VISIBLE_BARS)))
+
+    # --- navigation ------------------------------------------------------------------------
+    def visible_range(self) -> tuple[float, float]:
+        return tuple(self._price_plot.viewRange()[0])
+
+    def set_visible_range(self, x_min: float, x_max: float) -> None:
+        self._price_plot.setXRange(x_min, x_max, padding=0)
+
+    def jump_to_latest(self, bar_count: int | None = None) -> None:
+        count = bar_count or (self._visible_bar_count() if self._view_ready else DEFAULT_VISIBLE_BARS)
+        n = len(self._bars)
+        self._view_ready = n > 0
+        self.set_visible_range(n - count - 0.5 + RIGHT_MARGIN_BARS, n - 0.5 + RIGHT_MARGIN_BARS)
+
+    def jump_to_first(self) -> None:
+        count = self._visible_bar_count() or DEFAULT_VISIBLE_BARS
+        self.set_visible_range(-0.5 - RIGHT_MARGIN_BARS, count - 0.5 - RIGHT_MARGIN_BARS)
+
+    def pan(self, fraction: float) -> None:
+        lo, hi = self.visible_range()
+        shift = (hi - lo) * fraction
+        self.set_visible_range(lo + shift, hi + shift)
+
+    def zoom(self, factor: float) -> None:
+        """factor > 1 zooms in (fewer bars), keeping the right edge (the latest bars) fixed."""
+        lo, hi = self.visible_range()
+        width = max((hi - lo) / factor, 10.0)
+        width = min(width, max(len(self._bars), 10) + 2 * RIGHT_MARGIN_BARS)
+        self.set_visible_range(hi - width, hi)
+
+    def _visible_bar_count(self) -> int:
+        lo, hi = self.visible_range()
+        return max(int(round(hi - lo)) - RIGHT_MARGIN_BARS, 1) if hi > lo else 0
+
+    # --- building --------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        t = self._t
+        self._toolbar = QToolBar(self)
+        self._toolbar.setIconSize(self._toolbar.iconSize() * 0.8)
+        self._title = QLabel(f"<b>{self.instrument.display_name}</b>", self)
+        self._toolbar.addWidget(self._title)
+        self._toolbar.addSeparator()
+        self._readout = QLabel(self)
+        self._readout.setTextFormat(Qt.TextFormat.RichText)
+        self._readout.setStyleSheet(f"color: {t.text}; padding: 2px 6px; font-family: monospace;")
+        self._view = pg.GraphicsLayoutWidget(self)
+        self._view.setBackground(t.base)
+        self._view.ci.setSpacing(0)
+        self._view.ci.setContentsMargins(2, 2, 2, 2)
+        self._view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        top = QHBoxLayout()
+        top.addWidget(self._toolbar)
+        top.addStretch(1)
+        layout.addLayout(top)
+        layout.addWidget(self._readout)
+        layout.addWidget(self._view, 1)
+
+        self._time_axes: list[BarTimeAxis] = []
+        self._price_plot = self._make_plot(PriceAxis("right"))
+        self._volume_plot = self._make_plot(VolumeAxis("right"))
+        self._rsi_plot = self._make_plot(ValueAxis("right"))
+        self._macd_plot = self._make_plot(ValueAxis("right"))
+        self._price_plot.showGrid(x=True, y=True, alpha=0.12)
+        for plot in (self._volume_plot, self._rsi_plot, self._macd_plot):
+            plot.setXLink(self._price_plot)
+
+        self._candles = CandleItem(t.positive, t.negative)
+        self._candles.set_columns(lambda: (self._bars.open, self._bars.high, self._bars.low, self._bars.close))
+        self._price_plot.addItem(self._candles)
+        self._volume = BarsItem(_fade(t.positive), _fade(t.negative), mode="sum")
+        self._volume.set_values(lambda: self._bars.volume, rising=lambda: self._bars.close >= self._bars.open)
+        self._volume_plot.addItem(self._volume)
+        self._last_price_line = horizontal_line(0, "", t.positive, dashed=False)
+        self._last_price_line.label.setPosition(0.99)
+        self._last_price_line.setPen(pg.mkPen(t.muted, width=1, style=Qt.PenStyle.DotLine))
+        self._price_plot.addItem(self._last_price_line, ignoreBounds=True)
+        for level in (30, 70):
+            self._rsi_plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DotLine)))
+        self._rsi_plot.setYRange(0, 100, padding=0.05)
+        self._macd_plot.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(t.border)))
+
+        self._cross_v = [pg.InfiniteLine(angle=90, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DashLine))
+                         for _ in range(4)]
+        self._cross_h = pg.InfiniteLine(angle=0, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DashLine),
+                                        label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",
+                                                                          "fill": pg.mkColor(t.highlight)})
+        for line, plot in zip(self._cross_v, self._plots()):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        self._cross_h.setVisible(False)
+        self._price_plot.addItem(self._cross_h, ignoreBounds=True)
+
+        self._price_plot.sigXRangeChanged.connect(self._on_x_range)
+        self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self._update_readout()
+
+    def _make_plot(self, right_axis: pg.AxisItem) -> pg.PlotItem:
+        time_axis = BarTimeAxis()
+        time_axis.set_bars(lambda: self._bars.start, self.timeframe)
+        self._time_axes.append(time_axis)
+        plot = pg.PlotItem(axisItems={"bottom": time_axis, "right": right_axis})
+        plot.hideAxis("left")
+        plot.showAxis("right")
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        vb = plot.getViewBox()
+        vb.setMouseEnabled(x=True, y=False)
+        vb.disableAutoRange()
+        vb.setDefaultPadding(0)
+        for name in ("right", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setPen(pg.mkPen(self._t.border))
+            axis.setTextPen(pg.mkPen(self._t.muted))
+        right_axis.setWidth(78)
+        return plot
+
+    def _plots(self) -> list[pg.PlotItem]:
+        return [self._price_plot, self._volume_plot, self._rsi_plot, self._macd_plot]
+
+    def _build_actions(self) -> None:
+        self._actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        self._timeframe_actions: dict[int, QAction] = {}
+        handlers = {
+            "chart_pan_left": lambda: self.pan(-PAN_FRACTION), "chart_pan_right": lambda: self.pan(PAN_FRACTION),
+            "chart_zoom_in": lambda: self.zoom(ZOOM_STEP), "chart_zoom_out": lambda: self.zoom(1 / ZOOM_STEP),
+            "chart_jump_latest": lambda: self.jump_to_latest(), "chart_jump_first": self.jump_to_first,
+        }
+        for hotkey in CHART_KEYMAP:
+            action = QAction(hotkey.label, self)
+            keys = [QKeySequence(hotkey.default)] + [QKeySequence(k) for k in _EXTRA_KEYS.get(hotkey.action_id, ())]
+            action.setShortcuts(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.setToolTip(f"{hotkey.label} ({hotkey.default})")
+            if hotkey.action_id.startswith("chart_tf_"):
+                minutes = int(hotkey.action_id.removeprefix("chart_tf_"))
+                action.setText(dict(TIMEFRAMES)[minutes])
+                action.setCheckable(True)
+                action.setChecked(minutes == self.timeframe)
+                group.addAction(action)
+                action.triggered.connect(lambda _=False, m=minutes: self.set_timeframe(m))
+                self._timeframe_actions[minutes] = action
+                self._toolbar.addAction(action)
+            else:
+                action.triggered.connect(handlers[hotkey.action_id])
+            self.addAction(action)
+            self._actions[hotkey.action_id] = action
+        self._toolbar.addSeparator()
+        self._indicator_button = QToolButton(self)
+        self._indicator_button.setText("Indicators")
+        self._indicator_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self._indicator_menu = QMenu(self._indicator_button)
+        self._indicator_menu.aboutToShow.connect(self._fill_indicator_menu)
+        self._indicator_button.setMenu(self._indicator_menu)
+        self._toolbar.addWidget(self._indicator_button)
+        latest = self._actions["chart_jump_latest"]
+        latest.setText("Latest ⇥")
+        self._toolbar.addAction(latest)
+
+    # --- data to items -----------------------------------------------------------------------
+    def _rebuild_bars(self) -> None:
+        self._bars = resample(self._minutes, self.timeframe) if self.timeframe != 1 else self._minutes
+        for axis in self._time_axes:
+            axis.set_bars(lambda: self._bars.start, self.timeframe)
+        self._lines = [ind.compute(self._bars) for ind in self._indicators]
+        self._refresh_items()
+        self._update_limits()
+
+    def _fold_minute(self, minute_start: int) -> None:
+        """Recompute the timeframe bar holding ``minute_start`` from its 1-minute bars."""
+        if self.timeframe == 1:
+            bars, index = self._minutes, int(np.searchsorted(self._minutes.start, minute_start))
+            appended = index == len(bars) - 1 and self._bars is bars and self._last_count != len(bars)
+        else:
+            start = int(bucket_start(minute_start, self.timeframe))
+            lo = self._minutes.index_at_or_after(start)
+            hi = self._minutes.index_at_or_after(start + self._span_seconds())
+            m = self._minutes
+            folded = Candle(start, int(m.open[lo]), int(m.high[lo:hi].max()), int(m.low[lo:hi].min()),
+                            int(m.close[hi - 1]), int(m.volume[lo:hi].sum()), int(m.open_interest[hi - 1]))
+            bars = self._bars
+            if len(bars) and start < bars.start[-1]:
+                index = int(np.searchsorted(bars.start, start))
+                bars.replace(index, folded)
+                appended = False
+            else:
+                appended = bars.upsert(folded)
+                index = len(bars) - 1
+        following = self._is_following()
+        self._last_count = len(self._bars)
+        self._lines = [ind.update_tail(self._bars, lines, index) for ind, lines in zip(self._indicators, self._lines)]
+        last = self._bars.candle(index)
+        self._candles.refresh_last(last.low, last.high, len(self._bars))
+        self._volume.refresh()
+        for items in self._indicator_items:
+            for item in items:
+                item.refresh()
+        self._update_last_price()
+        if appended:
+            self._update_limits()
+            if following:
+                self.pan_by_bars(1)
+        self._fit_y()
+        if self._cursor_index is None:
+            self._update_readout()
+
+    def _span_seconds(self) -> int:
+        return 86_400 if self.timeframe == DAILY else self.timeframe * 60
+
+    def pan_by_bars(self, bars: float) -> None:
+        lo, hi = self.visible_range()
+        self.set_visible_range(lo + bars, hi + bars)
+
+    def _is_following(self) -> bool:
+        lo, hi = self.visible_range()
+        return hi >= len(self._bars) - 1.5
+
+    def _refresh_items(self) -> None:
+        self._last_count = len(self._bars)
+        self._candles.refresh()
+        self._volume.refresh()
+        for items in self._indicator_items:
+            for item in items:
+                item.refresh()
+        self._update_last_price()
+        self._update_position_text()
+        self._update_readout()
+
+    def _update_limits(self) -> None:
+        n = max(len(self._bars), 1)
+        for plot in self._plots():
+            plot.getViewBox().setLimits(xMin=-0.5 - n * 0.5, xMax=n + n * 0.5 + RIGHT_MARGIN_BARS,
+                                        minXRange=8, maxXRange=n + 2 * RIGHT_MARGIN_BARS)
+
+    def _rebuild_indicators(self) -> None:
+        for items in self._indicator_items:
+            for item in items:
+                item.getViewBox() and item.getViewBox().removeItem(item)
+        self._indicator_items = []
+        self._lines = [ind.compute(self._bars) for ind in self._indicators]
+        colours = iter(LINE_COLOURS * 4)
+        for i, ind in enumerate(self._indicators):
+            items: list[pg.GraphicsObject] = []
+            getter = (lambda i=i: (lambda name: (lambda: self._lines[i][name])))()
+            if ind.pane == "price":
+                colour = next(colours)
+                names = ("upper", "middle", "lower") if isinstance(ind, BollingerBands) else (_main_line(ind),)
+                for name in names:
+                    style = Qt.PenStyle.DashLine if name == "middle" else Qt.PenStyle.SolidLine
+                    item = LineItem(colour, width=1.2, style=style)
+                    item.set_values(getter(name), scale=0.01)
+                    self._price_plot.addItem(item)
+                    items.append(item)
+            elif isinstance(ind, RSI):
+                item = LineItem("#b388ff", width=1.2)
+                item.set_values(getter("rsi"))
+                self._rsi_plot.addItem(item)
+                items.append(item)
+            elif isinstance(ind, MACD):
+                hist = BarsItem(_fade(self._t.positive), _fade(self._t.negative), mode="extreme")
+                hist.set_values(lambda g=getter("histogram"): g() / 100.0)
+                self._macd_plot.addItem(hist)
+                for name, colour in (("macd", "#42a5f5"), ("signal", "#ff7043")):
+                    item = LineItem(colour, width=1.2)
+                    item.set_values(getter(name), scale=0.01)
+                    self._macd_plot.addItem(item)
+                    items.append(item)
+                items.insert(0, hist)
+            self._indicator_items.append(items)
+
+    def _arrange_panes(self) -> None:
+        ci = self._view.ci
+        for plot in self._plots():
+            if plot.scene() is not None:
+                ci.removeItem(plot)
+        panes = [(self._price_plot, 6), (self._volume_plot, 1.6)]
+        if any(isinstance(i, RSI) for i in self._indicators):
+            panes.append((self._rsi_plot, 2))
+        if any(isinstance(i, MACD) for i in self._indicators):
+            panes.append((self._macd_plot, 2))
+        for row, (plot, stretch) in enumerate(panes):
+            ci.addItem(plot, row=row, col=0)
+            ci.layout.setRowStretchFactor(row, int(stretch * 10))
+            plot.showAxis("bottom", row == len(panes) - 1)
+        for row in range(len(panes), 4):
+            ci.layout.setRowStretchFactor(row, 0)
+        for plot in self._plots():
+            plot.setVisible(any(plot is p for p, _ in panes))
+
+    # --- view reactions --------------------------------------------------------------------
+    def _on_x_range(self, *_) -> None:
+        self._fit_y()
+
+    def _fit_y(self) -> None:
+        """Fit each pane's y range to the bars in view (not to the whole history)."""
+        if self._fitting:
+            return
+        self._fitting = True
+        try:
+            lo, hi = self.visible_range()
+            first, stop = visible_slice(lo, hi, len(self._bars))
+            if stop <= first:
+                return
+            bars = self._bars
+            fit = price_range(bars.low, bars.high, first, stop)
+            if fit:
+                self._price_plot.setYRange(fit[0] / 100, fit[1] / 100, padding=0)
+            volume = self._volume.visible_values()
+            top = float(volume.max()) if len(volume) else 0.0
+            self._volume_plot.setYRange(0, max(top, 1.0) * 1.1, padding=0)
+            for ind, lines in zip(self._indicators, self._lines):
+                if isinstance(ind, MACD):
+                    fit = finite_range([lines["macd"] / 100, lines["signal"] / 100, lines["histogram"] / 100],
+                                       first, stop)
+                    if fit:
+                        self._macd_plot.setYRange(*fit, padding=0)
+        finally:
+            self._fitting = False
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        vb = self._price_plot.getViewBox()
+        inside = any(p.isVisible() and p.getViewBox().sceneBoundingRect().contains(scene_pos) for p in self._plots())
+        if not inside or not len(self._bars):
+            self._set_cursor(None)
+            return
+        point = vb.mapSceneToView(scene_pos)
+        index = int(round(point.x()))
+        in_price = vb.sceneBoundingRect().contains(scene_pos)
+        self._cross_h.setVisible(in_price)
+        if in_price:
+            self._cross_h.setValue(point.y())
+        self._set_cursor(min(max(index, 0), len(self._bars) - 1), x=point.x())
+
+    def _set_cursor(self, index: int | None, x: float | None = None) -> None:
+        self._cursor_index = index
+        for line in self._cross_v:
+            line.setVisible(index is not None)
+            if x is not None:
+                line.setValue(round(x))
+        if index is None:
+            self._cross_h.setVisible(False)
+        self._update_readout()
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.RightButton:
+            return
+        vb = self._price_plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        price = int(round(vb.mapSceneToView(event.scenePos()).y() * 100))
+        menu = self.context_menu_at(price)
+        event.accept()
+        menu.popup(event.screenPos().toPoint())
+
+    def context_menu_at(self, price_paise: int) -> QMenu:
+        """The right-click menu for a click at ``price_paise``: buy/sell there, navigation."""
+        price = self._on_tick(price_paise)
+        menu = QMenu(self)
+        if self.instrument.is_tradeable and price > 0:
+            buy = menu.addAction(f"Buy at {format_price(price)}")
+            buy.triggered.connect(lambda: self.order_at_price_requested.emit(Side.BUY.value, price))
+            sell = menu.addAction(f"Sell at {format_price(price)}")
+            sell.triggered.connect(lambda: self.order_at_price_requested.emit(Side.SELL.value, price))
+            menu.addSeparator()
+        menu.addAction(self._actions["chart_jump_latest"])
+        indicators = menu.addMenu("Indicators")
+        self._fill_indicator_menu(indicators)
+        return menu
+
+    def _on_tick(self, price_paise: int) -> int:
+        tick = self.instrument.tick_size
+        return max(tick, ((price_paise + tick // 2) // tick) * tick)
+
+    # --- readout and labels ------------------------------------------------------------------
+    def _update_readout(self) -> None:
+        t = self._t
+        n = len(self._bars)
+        name = f"<b>{self.instrument.display_name}</b> · {dict(TIMEFRAMES)[self.timeframe]}"
+        if not n:
+            self._readout.setText(f"{name} <span style='color:{t.muted}'>no data</span>")
+            return
+        i = n - 1 if self._cursor_index is None else self._cursor_index
+        bar = self._bars.candle(i)
+        previous = int(self._bars.close[i - 1]) if i > 0 else bar.open
+        change = bar.close - previous
+        pct = 100.0 * change / previous if previous else 0.0
+        colour = t.positive if bar.close >= bar.open else t.negative
+        ch_colour = t.positive if change >= 0 else t.negative
+        when = self._time_axes[0].label_at(i)
+        mute = f"color:{t.muted}"
+        parts = [name, f"<span style='{mute}'>{when}</span>"]
+        for label, value in (("O", bar.open), ("H", bar.high), ("L", bar.low), ("C", bar.close)):
+            parts.append(f"<span style='{mute}'>{label}</span> <span style='color:{colour}'>{format_price(value)}</span>")
+        parts.append(f"<span style='{mute}'>V</span> {compact_count(bar.volume)}")
+        if bar.open_interest:
+            parts.append(f"<span style='{mute}'>OI</span> {compact_count(bar.open_interest)}")
+        sign = "+" if change >= 0 else "-"
+        parts.append(f"<span style='color:{ch_colour}'>{sign}{format_price(abs(change))} ({pct:+.2f}%)</span>")
+        values = []
+        colours = iter(LINE_COLOURS * 4)
+        for ind, lines in zip(self._indicators, self._lines):
+            c = next(colours) if ind.pane == "price" else t.text
+            v = lines[_main_line(ind)][i] if i < len(lines[_main_line(ind)]) else math.nan
+            shown = "–" if not math.isfinite(v) else (f"{v:.2f}" if ind.pane != "price" and not isinstance(ind, MACD)
+                                                     else format_price(int(round(v))))
+            values.append(f"<span style='color:{c}'>{ind.label} {shown}</span>")
+        self._readout.setText("&nbsp;&nbsp;".join(parts) + "<br>" + "&nbsp;&nbsp;".join(values))
+
+    def _update_last_price(self) -> None:
+        if not len(self._bars):
+            self._last_price_line.setVisible(False)
+            return
+        last = self._bars.candle(-1)
+        colour = self._t.positive if last.close >= last.open else self._t.negative
+        self._last_price_line.setVisible(True)
+        self._last_price_line.setValue(last.close / 100)
+        self._last_price_line.label.setFormat(format_price(last.close))
+        self._last_price_line.label.fill = pg.mkBrush(colour)
+        self._last_price_line.label.update()
+        self._update_position_text()
+
+    def _position_text(self) -> str:
+        p = self._position
+        if p is None:
+            return ""
+        text = f"POS {p.net_quantity:+,} @ {format_price(p.average_price)}"
+        if len(self._bars):
+            pnl = p.unrealised_pnl(int(self._bars.close[-1]))
+            text += f"  P&L {'+' if pnl >= 0 else '-'}{format_price(abs(pnl))}"
+        return text
+
+    def _update_position_text(self) -> None:
+        if self._position_line is not None:
+            self._position_line.label.setFormat(self._position_text())
+
+    # --- indicator menu and dialog ---------------------------------------------------------
+    def _fill_indicator_menu(self, menu: QMenu | None = None) -> None:
+        menu = menu if isinstance(menu, QMenu) else self._indicator_menu
+        menu.clear()
+        add = menu.addMenu("Add")
+        for kind, cls in INDICATOR_TYPES.items():
+            add.addAction(kind, lambda c=cls: self._add_indicator(c()))
+        if self._indicators:
+            menu.addSeparator()
+        for i, ind in enumerate(self._indicators):
+            sub = menu.addMenu(ind.label)
+            if ind.params:
+                sub.addAction("Parameters…", lambda i=i: self._edit_indicator(i))
+            sub.addAction("Remove", lambda i=i: self.set_indicators(self._indicators[:i] + self._indicators[i + 1:]))
+
+    def _add_indicator(self, indicator: Indicator) -> None:
+        self.set_indicators(self._indicators + [indicator])
+
+    def _edit_indicator(self, index: int) -> None:
+        dialog = IndicatorDialog(self._indicators[index], self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            edited = list(self._indicators)
+            edited[index] = dialog.indicator()
+            self.set_indicators(edited)
+
+
+class IndicatorDialog(QDialog):
+    """Edits an indicator's parameters; ``indicator()`` returns a new one with them."""
+
+    def __init__(self, indicator: Indicator, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{indicator.kind} parameters")
+        self._kind = indicator.kind
+        self._fields: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        form = QFormLayout(self)
+        for name, value in indicator.params.items():
+            if isinstance(value, float):
+                box = QDoubleSpinBox(self)
+                box.setRange(0.1, 10.0)
+                box.setSingleStep(0.1)
+            else:
+                box = QSpinBox(self)
+                box.setRange(1, 1000)
+            box.setValue(value)
+            form.addRow(name.capitalize(), box)
+            self._fields[name] = box
+        self._error = QLabel(self)
+        self._error.setStyleSheet(f"color: {theme.current().negative}")
+        form.addRow(self._error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def set_value(self, name: str, value) -> None:
+        self._fields[name].setValue(value)
+
+    def indicator(self) -> Indicator:
+        return indicator_from_dict({"kind": self._kind, "params": {k: b.value() for k, b in self._fields.items()}})
+
+    def _accept(self) -> None:
+        try:
+            self.indicator()
+        except ValueError as exc:  # e.g. MACD fast >= slow: say so and keep the dialog open
+            self._error.setText(str(exc))
+            return
+        self.accept()
+
+
+def _main_line(indicator: Indicator) -> str:
+    return {"SMA": "sma", "EMA": "ema", "VWAP": "vwap", "BB": "middle", "RSI": "rsi", "MACD": "macd"}[indicator.kind]
+
+
+def _order_line_price(order: Order) -> int:
+    if order.order_type is OrderType.SL_M:
+        return order.trigger_price
+    return order.price
+
+
+def _fade(colour: str, alpha: int = 110) -> pg.QtGui.QColor:
+    c = pg.mkColor(colour)
+    c.setAlpha(alpha)
+    return c
+
+
+__all__ = ["CHART_KEYMAP", "ChartPanel", "IndicatorDialog", "TIMEFRAMES", "SMA", "EMA", "VWAP", "BollingerBands",
+           "RSI", "MACD"]

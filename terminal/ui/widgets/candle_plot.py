@@ -1,0 +1,421 @@
+"""pyqtgraph items of the chart: candles, bars (volume, histogram), indicator lines, the
+bar-index time axis, the price axis and draggable order lines.
+
+Each series item draws only the visible slice, merged to at most one drawn bar per pixel
+(see chart_lod), with a handful of batched QPainter calls per frame: one drawLines and one
+drawRects per colour, fed from numpy through pyqtgraph's PrimitiveArray (one native call,
+no Python object per bar). x is the bar index; y is rupees (paise / 100) for prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import internals
+from PySide6.QtCore import QLineF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
+
+from terminal.domain.money import format_price, group_indian
+from terminal.ui.widgets.chart_lod import (
+    merge_extreme, merge_factor, merge_line, merge_ohlc, merge_sum, visible_slice,
+)
+
+IST = timezone(timedelta(hours=5, minutes=30))
+BODY_WIDTH = 0.72  # of a bar's slot
+MIN_PIXELS_FOR_BODIES = 3.0  # narrower drawn bars are just high-low strokes
+
+
+class _Batch:
+    """Reusable numpy-backed arrays of QLineF / QRectF for one drawLines / drawRects call."""
+
+    def __init__(self) -> None:
+        self.lines = internals.PrimitiveArray(QLineF, 4)
+        self.rects = internals.PrimitiveArray(QRectF, 4)
+
+    def draw_lines(self, painter: QPainter, x0, y0, x1, y1) -> None:
+        if not len(x0):
+            return
+        self.lines.resize(len(x0))
+        a = self.lines.ndarray()
+        a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x0, y0, x1, y1
+        painter.drawLines(*self.lines.drawargs())
+
+    def draw_rects(self, painter: QPainter, x, y, w, h) -> None:
+        if not len(x):
+            return
+        self.rects.resize(len(x))
+        a = self.rects.ndarray()
+        a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x, y, w, h
+        painter.drawRects(*self.rects.drawargs())
+
+
+class _SeriesItem(pg.GraphicsObject):
+    """Base of the chart's items: knows the bar count and the y extent for its bounding rect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = 0
+        self._y_extent = (0.0, 1.0)
+        self.last_draw_count = 0  # drawn bars of the last paint (for tests and the bench)
+        self.last_factor = 1
+
+    def boundingRect(self) -> QRectF:
+        lo, hi = self._y_extent
+        return QRectF(-0.5, lo, max(self._count, 1), max(hi - lo, 1e-9))
+
+    def _set_extent(self, count: int, lo: float, hi: float) -> None:
+        if (count, (lo, hi)) != (self._count, self._y_extent):
+            self.prepareGeometryChange()
+            self._count, self._y_extent = count, (lo, hi)
+        self.update()
+
+    def _visible(self) -> tuple[int, int, int, float]:
+        """(first, stop, merge factor, pixels per merged bar) for the current view."""
+        rect = self.viewRect()
+        per_pixel = self.pixelWidth()  # x units (bars) per screen pixel
+        if rect is None or not per_pixel:
+            return 0, 0, 1, 0.0
+        first, stop = visible_slice(rect.left(), rect.right(), self._count)
+        factor = merge_factor(per_pixel)
+        return first, stop, factor, factor / per_pixel
+
+
+class CandleItem(_SeriesItem):
+    """Candles from paise columns; reads the arrays it is given at paint time, so a live
+    update is ``set_columns`` (or ``refresh``) plus one repaint of the visible slice."""
+
+    def __init__(self, up: str, down: str) -> None:
+        super().__init__()
+        self._columns: Callable[[], tuple[np.ndarray, ...]] = lambda: (np.empty(0),) * 4
+        self._up_pen, self._down_pen = pg.mkPen(up, width=1), pg.mkPen(down, width=1)
+        self._up_brush, self._down_brush = pg.mkBrush(up), pg.mkBrush(down)
+        self._batch = _Batch()
+
+    def set_columns(self, columns: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """``columns()`` returns (open, high, low, close) in paise; called at each paint."""
+        self._columns = columns
+        self.refresh()
+
+    def refresh(self) -> None:
+        o, h, l, c = self._columns()
+        lo, hi = (float(l.min()) / 100, float(h.max()) / 100) if len(h) else (0.0, 1.0)
+        self._set_extent(len(c), lo, hi)
+
+    def refresh_last(self, low_paise: int, high_paise: int, count: int) -> None:
+        """Cheap extent update after the forming bar changed (no pass over history)."""
+        lo, hi = self._y_extent
+        self._set_extent(count, min(lo, low_paise / 100), max(hi, high_paise / 100))
+
+    def paint(self, painter: QPainter, *args) -> None:
+        first, stop, factor, px = self._visible()
+        self.last_factor = factor
+        o, h, l, c = self._columns()
+        x, o, h, l, c = merge_ohlc(o, h, l, c, first, stop, factor)
+        self.last_draw_count = len(x)
+        if not len(x):
+            return
+        o, h, l, c = o / 100.0, h / 100.0, l / 100.0, c / 100.0
+        up = c >= o
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for mask, pen, brush in ((up, self._up_pen, self._up_brush), (~up, self._down_pen, self._down_brush)):
+            xs = x[mask]
+            painter.setPen(pen)
+            if px < MIN_PIXELS_FOR_BODIES:
+                self._batch.draw_lines(painter, xs, l[mask], xs, h[mask])
+                continue
+            top, bottom = np.maximum(o[mask], c[mask]), np.minimum(o[mask], c[mask])
+            self._batch.draw_lines(painter, xs, l[mask], xs, h[mask])
+            painter.setBrush(brush)
+            width = BODY_WIDTH * factor
+            self._batch.draw_rects(painter, xs - width / 2, bottom, np.full(len(xs), width), top - bottom)
+
+
+class BarsItem(_SeriesItem):
+    """Vertical bars from zero: volume (coloured like its candle, runs summed) or a
+    histogram (coloured by sign, runs show their extreme)."""
+
+    def __init__(self, up: str, down: str, mode: str = "sum") -> None:
+        super().__init__()
+        if mode not in ("sum", "extreme"):
+            raise ValueError(f"unknown bar mode {mode!r}")
+        self._mode = mode
+        self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
+        self._rising: Callable[[], np.ndarray] | None = None
+        self._pens = pg.mkPen(up, width=1), pg.mkPen(down, width=1)
+        self._brushes = pg.mkBrush(up), pg.mkBrush(down)
+        self._batch = _Batch()
+
+    def set_values(self, values: Callable[[], np.ndarray], rising: Callable[[], np.ndarray] | None = None) -> None:
+        """``values()`` gives one number per bar; ``rising()`` (optional) picks the colour,
+        else the sign does."""
+        self._values, self._rising = values, rising
+        self.refresh()
+
+    def refresh(self) -> None:
+        v = self._values()
+        finite = v[np.isfinite(v)] if len(v) and v.dtype.kind == "f" else v
+        lo = min(float(finite.min()), 0.0) if len(finite) else 0.0
+        hi = max(float(finite.max()), 0.0) if len(finite) else 1.0
+        self._set_extent(len(v), lo, hi)
+
+    def visible_values(self) -> np.ndarray:
+        """The drawn (merged) values of the current view, for fitting the y range."""
+        first, stop, factor, _ = self._visible()
+        merge = merge_sum if self._mode == "sum" else merge_extreme
+        return merge(self._values(), first, stop, factor)[1]
+
+    def paint(self, painter: QPainter, *args) -> None:
+        first, stop, factor, px = self._visible()
+        values = self._values()
+        merge = merge_sum if self._mode == "sum" else merge_extreme
+        x, v = merge(values, first, stop, factor)
+        self.last_draw_count = len(x)
+        if not len(x):
+            return
+        v = np.nan_to_num(np.asarray(v, dtype=np.float64))
+        if self._rising is not None:
+            rising = self._rising()
+            up = rising[np.clip(np.round(x).astype(np.int64), 0, len(rising) - 1)] if len(rising) else v >= 0
+        else:
+            up = v >= 0
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for mask, pen, brush in ((up, self._pens[0], self._brushes[0]), (~up, self._pens[1], self._brushes[1])):
+            xs, vs = x[mask], v[mask]
+            painter.setPen(pen)
+            if px < MIN_PIXELS_FOR_BODIES:
+                self._batch.draw_lines(painter, xs, np.zeros(len(xs)), xs, vs)
+            else:
+                painter.setBrush(brush)
+                width = BODY_WIDTH * factor
+                self._batch.draw_rects(painter, xs - width / 2, np.zeros(len(xs)), np.full(len(xs), width), vs)
+
+
+class LineItem(_SeriesItem):
+    """An indicator line over the visible slice, NaN drawn as a gap."""
+
+    def __init__(self, colour: str, width: float = 1.2, style=Qt.PenStyle.SolidLine) -> None:
+        super().__init__()
+        self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
+        self._pen = pg.mkPen(colour, width=width, style=style)
+        self._scale = 1.0
+
+    def set_values(self, values: Callable[[], np.ndarray], scale: float = 1.0) -> None:
+        """``values()`` gives one number per bar (paise for prices, with ``scale`` 0.01)."""
+        self._values, self._scale = values, scale
+        self.refresh()
+
+    def refresh(self) -> None:
+        v = self._values()
+        finite = v[np.isfinite(v)]
+        lo, hi = (float(finite.min()) * self._scale, float(finite.max()) * self._scale) if len(finite) else (0.0, 1.0)
+        self._set_extent(len(v), lo, hi)
+
+    def paint(self, painter: QPainter, *args) -> None:
+        first, stop, factor, _ = self._visible()
+        x, y = merge_line(self._values(), first, stop, factor)
+        self.last_draw_count = len(x)
+        if len(x) < 2:
+            return
+        path = pg.arrayToQPath(x, y * self._scale, connect="finite")
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, factor == 1)
+        painter.setPen(self._pen)
+        painter.drawPath(path)
+
+
+# --- axes ------------------------------------------------------------------------------------
+
+_MINUTE_STEPS = (1, 2, 3, 5, 10, 15, 30, 60, 120)
+_CALENDAR_STEPS = ("day", "week", "month", "quarter", "year")
+_TRADING_MINUTES_PER_DAY = 375  # 09:15 to 15:30
+_CALENDAR_DAYS = {"day": 1, "week": 5, "month": 21, "quarter": 63, "year": 250}  # trading days
+LABEL_SPACING_PX = 90
+
+
+class BarTimeAxis(pg.AxisItem):
+    """Bottom axis for a bar-index x: ticks where the IST clock crosses a round time
+    (10:00, 10:30 ...) or a new day, month or year, labelled in IST."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("bottom", **kwargs)
+        self._starts: Callable[[], np.ndarray] = lambda: np.empty(0, dtype=np.int64)
+        self._interval = 1
+        self._labels: dict[int, str] = {}
+
+    def set_bars(self, starts: Callable[[], np.ndarray], interval_minutes: int) -> None:
+        self._starts, self._interval = starts, interval_minutes
+        self.picture = None
+        self.update()
+
+    def label_at(self, index: int) -> str:
+        """The bar's start in IST: date and time for intraday bars, date for daily bars."""
+        starts = self._starts()
+        if not 0 <= index < len(starts):
+            return ""
+        moment = datetime.fromtimestamp(int(starts[index]), IST)
+        return moment.strftime("%a %d %b %Y" if self._interval >= 1440 else "%a %d %b %H:%M")
+
+    def tickValues(self, minVal, maxVal, size):
+        starts = self._starts()
+        first, stop = visible_slice(minVal, maxVal, len(starts))
+        if stop - first < 1 or size <= 0:
+            return []
+        bars_per_px = (maxVal - minVal) / size
+        need_bars = LABEL_SPACING_PX * bars_per_px
+        step = self._pick_step(need_bars)
+        stride = max(1, int(bars_per_px))  # a label a bar or so off is invisible when bars < 1 px
+        idx = np.arange(first, stop, stride)
+        keys = _bucket_keys(starts[idx], step)
+        prev = _bucket_keys(starts[max(first - stride, 0):max(first - stride, 0) + 1], step)
+        change = np.r_[keys[0] != prev[0] if first else True, keys[1:] != keys[:-1]]
+        ticks = idx[change]
+        # drop ticks that crowd their neighbour (a short day, a holiday week)
+        keep, last = [], -1e18
+        for t in ticks.tolist():
+            if (t - last) / bars_per_px >= LABEL_SPACING_PX * 0.8:
+                keep.append(t)
+                last = t
+        day_keys = _bucket_keys(starts[np.asarray(keep, dtype=np.int64)], "day") if keep else []
+        self._labels = {}
+        previous_day = None
+        for t, day in zip(keep, day_keys):
+            self._labels[t] = _label(int(starts[t]), step, new_day=day != previous_day)
+            previous_day = day
+        return [(float(need_bars), [float(t) for t in keep])]
+
+    def _pick_step(self, need_bars: float):
+        for minutes in _MINUTE_STEPS:
+            if minutes >= self._interval and minutes / self._interval >= need_bars:
+                return minutes
+        for name in _CALENDAR_STEPS:
+            bars = _CALENDAR_DAYS[name] * (1 if self._interval >= 1440 else _TRADING_MINUTES_PER_DAY / self._interval)
+            if bars >= need_bars:
+                return name
+        return "year"
+
+    def tickStrings(self, values, scale, spacing):
+        return [self._labels.get(int(round(v)), "") for v in values]
+
+
+def _bucket_keys(starts: np.ndarray, step) -> np.ndarray:
+    local = starts.astype(np.int64) + 19_800
+    if isinstance(step, int):
+        return (local - (9 * 60 + 15) * 60) // (step * 60)
+    days = local // 86_400
+    if step == "day":
+        return days
+    if step == "week":
+        return (days + 3) // 7  # weeks starting Monday (1970-01-01 was a Thursday)
+    months = local.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
+    if step == "month":
+        return months
+    if step == "quarter":
+        return months // 3
+    return months // 12
+
+
+def _label(epoch: int, step, new_day: bool) -> str:
+    moment = datetime.fromtimestamp(epoch, IST)
+    if isinstance(step, int):
+        return moment.strftime("%d %b") if new_day else moment.strftime("%H:%M")
+    if step in ("day", "week"):
+        return moment.strftime("%d %b") if moment.day != 1 or step == "week" else moment.strftime("%b %Y")
+    if step in ("month", "quarter"):
+        return moment.strftime("%Y") if moment.month == 1 else moment.strftime("%b")
+    return moment.strftime("%Y")
+
+
+class PriceAxis(pg.AxisItem):
+    """Right-hand axis in rupees with two decimals and Indian digit grouping."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [format_price(int(round(v * 100))) for v in values]
+
+
+class VolumeAxis(pg.AxisItem):
+    """Volume and other counts the Indian way: 12.5K, 3.40L, 1.20Cr."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [compact_count(v) for v in values]
+
+
+class ValueAxis(pg.AxisItem):
+    """Plain values with at most two decimals (RSI, MACD in rupees)."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{v:,.2f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.0f}" for v in values]
+
+
+def compact_count(value: float) -> str:
+    v = abs(value)
+    sign = "-" if value < 0 else ""
+    if v >= 1e7:
+        return f"{sign}{v / 1e7:.2f}Cr"
+    if v >= 1e5:
+        return f"{sign}{v / 1e5:.2f}L"
+    if v >= 1e3:
+        return f"{sign}{v / 1e3:.1f}K"
+    return f"{sign}{group_indian(int(round(v)))}"
+
+
+# --- trading lines ---------------------------------------------------------------------------
+
+class OrderLine(pg.InfiniteLine):
+    """An open order's price as a labelled horizontal line that the trader can drag.
+
+    Dropping it emits ``price_dropped(order_id, new_price_paise)`` (snapped to the tick) and
+    puts the line back at the order's price: the order moves only when the broker confirms
+    the modification and the panel gets the updated order.
+    """
+
+    price_dropped = Signal(str, int)
+
+    def __init__(self, order_id: str, price_paise: int, text: str, colour: str, tick_size: int) -> None:
+        pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
+        super().__init__(pos=price_paise / 100, angle=0, movable=True, pen=pen,
+                         hoverPen=pg.mkPen(colour, width=2),
+                         label=text, labelOpts={"position": 0.08, "color": "#ffffff",
+                                                "fill": QColor(colour), "movable": False,
+                                                "anchors": [(0, 1), (0, 1)]})
+        self.order_id = order_id
+        self.price_paise = price_paise
+        self.tick_size = tick_size
+        self.setZValue(20)
+        self.setCursor(Qt.CursorShape.SizeVerCursor)
+        self.sigPositionChangeFinished.connect(self._dropped)
+
+    def set_order_price(self, price_paise: int, text: str) -> None:
+        self.price_paise = price_paise
+        self.label.setFormat(text)
+        self.setValue(price_paise / 100)
+
+    def drop_at(self, price_rupees: float) -> None:
+        """What a mouse drag ends with; callable directly (tests, keyboard nudges)."""
+        self.setValue(price_rupees)
+        self._dropped()
+
+    def _dropped(self, *_) -> None:
+        raw = int(round(self.value() * 100))
+        tick = self.tick_size
+        new_price = max(tick, ((raw + tick // 2) // tick) * tick)
+        self.setValue(self.price_paise / 100)
+        if new_price != self.price_paise:
+            self.price_dropped.emit(self.order_id, new_price)
+
+
+def horizontal_line(price_paise: int, text: str, colour: str, dashed: bool = True) -> pg.InfiniteLine:
+    """A fixed labelled line (position average, last price)."""
+    style = Qt.PenStyle.DashDotLine if dashed else Qt.PenStyle.SolidLine
+    line = pg.InfiniteLine(pos=price_paise / 100, angle=0, movable=False, pen=pg.mkPen(colour, width=1, style=style),
+                           label=text, labelOpts={"position": 0.92, "color": "#ffffff", "fill": QColor(colour),
+                                                  "anchors": [(1, 1), (1, 1)]})
+    line.setZValue(15)
+    return line
+
+
+__all__ = [
+    "BarTimeAxis", "BarsItem", "CandleItem", "LineItem", "OrderLine", "PriceAxis", "ValueAxis", "VolumeAxis",
+    "compact_count", "horizontal_line",
+]
