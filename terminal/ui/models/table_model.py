@@ -239,6 +239,10 @@ class KeyedTableModel(QAbstractTableModel):
         at = self._index.get(key)
         return None if at is None else self._rows[at]
 
+    def present(self, keys: Iterable[Hashable]) -> set[Hashable]:
+        """Which of ``keys`` have a row (cost follows the smaller of the two sets)."""
+        return self._index.keys() & keys
+
     def keys(self) -> list[Hashable]:
         return [self.key_of(row) for row in self._rows]
 

@@ -1,0 +1,161 @@
+"""Market watch: live rows by key, flash, search to add, Delete to remove, persistence."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+
+from terminal.domain import Side
+from terminal.ui.panels.market_watch import MarketWatchPanel
+
+RELIANCE, HDFC, NIFTY = "NSE:2885", "NSE:1333", "NSE:26000"
+
+
+def make_panel(qtbot, ctx, keys):
+    ctx.settings.set("watchlist", keys)
+    panel = MarketWatchPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 320)
+    panel.show()
+    return panel
+
+
+def cell(panel, key, header):
+    model = panel.model
+    column = [c.header for c in model.columns].index(header)
+    return model.data(model.index(model.row_for_key(key), column))
+
+
+def test_rows_come_from_settings_and_are_subscribed(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC, NIFTY, RELIANCE])
+    assert panel.keys() == [RELIANCE, HDFC, NIFTY]
+    assert cell(panel, RELIANCE, "Symbol") == "RELIANCE-EQ"
+    assert ctx.session.feed.subscribed() == {RELIANCE, HDFC, NIFTY}
+    assert panel.panel_id == "market_watch" and panel.title == "Market Watch"
+
+
+def test_tick_batch_updates_only_its_rows_without_reset(qtbot, ctx, make_tick, spy_model):
+    keys = [RELIANCE, HDFC, NIFTY, "NSE:4963", "NSE:1594"]
+    panel = make_panel(qtbot, ctx, keys)
+    spy = spy_model(panel.model)
+    ctx.market.apply_ticks({HDFC: make_tick(HDFC, 990_00, 980_00), "NSE:1594": make_tick("NSE:1594", 1560_00),
+                            "NSE:9999": make_tick("NSE:9999", 1_00)})
+    assert spy.resets == 0
+    assert sorted(spy.changed) == [(1, 1), (4, 4)]
+    assert cell(panel, HDFC, "LTP") == "990.00"
+    assert cell(panel, HDFC, "Chg") == "+10.00"
+    assert cell(panel, HDFC, "Chg %") == "+1.02%"
+    assert cell(panel, HDFC, "Bid") == "990.00" and cell(panel, HDFC, "Ask") == "990.05"
+    assert cell(panel, HDFC, "Volume") == "1,000"
+    assert cell(panel, RELIANCE, "LTP") == ""
+
+
+def test_contiguous_rows_share_one_signal(qtbot, ctx, make_tick, spy_model):
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC, NIFTY])
+    spy = spy_model(panel.model)
+    ctx.market.apply_ticks({k: make_tick(k, 100_00) for k in (RELIANCE, HDFC, NIFTY)})
+    assert spy.changed == [(0, 2)]
+
+
+def test_price_rise_flashes_green_then_fades(qtbot, ctx, make_tick):
+    from terminal.ui import theme
+
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1545_00), HDFC: make_tick(HDFC, 990_00)})
+    assert not panel.is_flashing(RELIANCE)  # the first quote is not a move
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1546_00), HDFC: make_tick(HDFC, 989_00)})
+    model = panel.model
+    up = model.data(model.index(0, 1), Qt.BackgroundRole).color()
+    down = model.data(model.index(1, 1), Qt.BackgroundRole).color()
+    assert up.name() == theme.current().positive and up.alpha() < 255
+    assert down.name() == theme.current().negative
+    qtbot.waitUntil(lambda: not panel.is_flashing(RELIANCE) and not panel.is_flashing(HDFC), timeout=3000)
+    assert model.data(model.index(0, 1), Qt.BackgroundRole) is None
+    assert not panel._flash_timer.isActive()
+
+
+def test_search_enter_adds_persists_and_subscribes(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE])
+    panel.focus_search()
+    qtbot.keyClicks(panel.search, "finnifty nov fut")
+    future = panel.search.results()[0].key
+    assert ctx.market.instrument(future).trading_symbol == "FINNIFTY25NOVFUT"
+    qtbot.keyClick(panel.search, Qt.Key_Return)
+    assert panel.keys() == [RELIANCE, future]
+    assert panel.selected_key() == future
+    assert future in ctx.session.feed.subscribed()
+    ctx.settings.flush()
+    assert json.loads(ctx.settings.path.read_text())["watchlist"] == [RELIANCE, future]
+    qtbot.wait(10)
+    assert panel.search.text() == ""
+
+
+def test_popup_choice_adds_the_highlighted_instrument(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [])
+    panel.focus_search()
+    qtbot.keyClicks(panel.search, "hdfc")
+    popup = panel.search.completer_.popup()
+    assert popup.isVisible()
+    panel.search.completer_.activated[type(popup.currentIndex())].emit(popup.currentIndex())
+    assert panel.keys() == [HDFC]
+
+
+def test_adding_a_watched_instrument_selects_it(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    assert not panel.add_instrument(HDFC)
+    assert panel.keys() == [RELIANCE, HDFC]
+    assert panel.selected_key() == HDFC
+
+
+def test_delete_removes_selected_unsubscribes_and_persists(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC, NIFTY])
+    panel.focus_primary()
+    panel.select_key(HDFC)
+    qtbot.keyClick(panel.table, Qt.Key_Delete)
+    assert panel.keys() == [RELIANCE, NIFTY]
+    assert HDFC not in ctx.session.feed.subscribed()
+    assert panel.selected_key() == NIFTY
+    assert ctx.settings.get("watchlist") == [RELIANCE, NIFTY]
+
+
+def test_typing_on_table_jumps_to_search(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE])
+    panel.focus_primary()
+    qtbot.keyClick(panel.table, Qt.Key_T)
+    assert panel.focusWidget() is panel.search
+    assert panel.search.text() == "t"
+
+
+def test_selection_and_enter_raise_requests(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    panel.focus_primary()
+    with qtbot.waitSignal(ctx.requests.instrument_selected) as selected:
+        panel.select_key(HDFC)
+    assert selected.args == [HDFC]
+    with qtbot.waitSignal(ctx.requests.depth_requested) as depth:
+        qtbot.keyClick(panel.table, Qt.Key_Return)
+    assert depth.args == [HDFC]
+
+
+def test_context_menu_buy_asks_for_order_entry(qtbot, ctx):
+    panel = make_panel(qtbot, ctx, [RELIANCE])
+    panel.focus_primary()
+    menu = panel.build_menu()
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert texts == ["Buy", "Sell", "Market depth", "Chart", "Remove"]
+    with qtbot.waitSignal(ctx.requests.order_entry_requested) as request:
+        menu.actions()[0].trigger()
+    assert request.args[:2] == [Side.BUY, RELIANCE]
+
+
+def test_screenshot(qtbot, ctx, make_tick, shots, dark_theme):
+    from terminal.sim.instruments import STOCKS
+
+    keys = [NIFTY, "NSE:26009"] + [f"NSE:{s.token}" for s in STOCKS[:8]] + ["NFO:436130"]
+    panel = make_panel(qtbot, ctx, keys)
+    ctx.market.apply_ticks({k: make_tick(k, 1000_00 + 1234_55 * i, 1000_00 + 1200_00 * i, volume=12_34_567 * i,
+                                         oi=1_20_000 * i) for i, k in enumerate(keys)})
+    ctx.market.apply_ticks({NIFTY: make_tick(NIFTY, 1010_00, 1000_00)})
+    panel.select_key("NSE:1333")
+    panel.grab().save(str(shots / "market_watch.png"))
