@@ -236,11 +236,11 @@ class ChartPanel(QWidget):
         count = bar_count or (self._visible_bar_count() if self._view_ready else DEFAULT_VISIBLE_BARS)
         n = len(self._bars)
         self._view_ready = n > 0
-        self.set_visible_range(n - count - 0.5 + RIGHT_MARGIN_BARS, n - 0.5 + RIGHT_MARGIN_BARS)
+        self.set_visible_range(n - count - 0.5, n - 0.5 + RIGHT_MARGIN_BARS)
 
     def jump_to_first(self) -> None:
         count = self._visible_bar_count() or DEFAULT_VISIBLE_BARS
-        self.set_visible_range(-0.5 - RIGHT_MARGIN_BARS, count - 0.5 - RIGHT_MARGIN_BARS)
+        self.set_visible_range(-0.5 - RIGHT_MARGIN_BARS, count - 0.5)
 
     def pan(self, fraction: float) -> None:
         lo, hi = self.visible_range()

@@ -1,0 +1,261 @@
+"""The chart: visible-slice and level-of-detail rules as pure functions, and the panel driven
+with pytest-qt (history, timeframe keys, live bars, order-line drag, context menu, state)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from terminal.analytics.candles import IST_OFFSET_SECONDS, CandleSeries, resample  # noqa: E402
+from terminal.analytics.indicators import EMA, MACD, RSI, VWAP, BollingerBands  # noqa: E402
+from terminal.domain import (  # noqa: E402
+    Candle, Exchange, Instrument, InstrumentKind, Order, OrderStatus, OrderType, Position, Product, Side, Validity,
+)
+from terminal.ui.widgets.chart_lod import (  # noqa: E402
+    merge_extreme, merge_factor, merge_line, merge_ohlc, merge_sum, price_range, visible_slice,
+)
+
+# --- pure level-of-detail rules -------------------------------------------------------------
+
+
+def test_visible_slice_covers_bars_touching_the_range():
+    assert visible_slice(-0.5, 9.4, 100) == (0, 10)
+    assert visible_slice(10.6, 19.4, 100) == (11, 20)
+    assert visible_slice(10.4, 19.6, 100) == (10, 21)  # bars 10 and 20 are partly in view
+    assert visible_slice(95, 200, 100) == (95, 100)
+    assert visible_slice(-50, -10, 100) == (0, 0)
+    assert visible_slice(150, 200, 100) == (0, 0)
+    assert visible_slice(0, 10, 0) == (0, 0)
+
+
+def test_merge_factor_is_a_power_of_two_at_least_bars_per_pixel():
+    assert merge_factor(0.1) == 1 and merge_factor(1.0) == 1
+    assert merge_factor(1.01) == 2 and merge_factor(2.0) == 2 and merge_factor(3) == 4
+    assert merge_factor(700.0) == 1024
+    for bpp in np.linspace(0.5, 5000, 97):
+        assert merge_factor(bpp) >= bpp
+
+
+def ref_merge(o, h, l, c, first, stop, k):
+    out = []
+    for g in range((first // k) * k, stop, k):
+        e = min(g + k, len(o))
+        out.append(((g + e - 1) / 2, o[g], max(h[g:e]), min(l[g:e]), c[e - 1]))
+    return out
+
+
+@pytest.mark.parametrize("first,stop,k", [(0, 100, 1), (3, 97, 4), (5, 100, 8), (0, 1, 16), (90, 100, 64)])
+def test_merge_ohlc_against_reference(first, stop, k):
+    rng = np.random.default_rng(k)
+    c = 1000 + np.cumsum(rng.integers(-5, 6, 100))
+    o = np.r_[c[0], c[:-1]]
+    h, l = np.maximum(o, c) + rng.integers(0, 4, 100), np.minimum(o, c) - rng.integers(0, 4, 100)
+    got = list(zip(*merge_ohlc(o, h, l, c, first, stop, k)))
+    assert [tuple(map(float, g)) for g in got] == [tuple(map(float, r)) for r in ref_merge(o, h, l, c, first, stop, k)]
+
+
+def test_merged_runs_are_aligned_so_panning_does_not_change_them():
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 100, 1000)
+    a = merge_ohlc(c, c, c, c, 100, 600, 8)
+    b = merge_ohlc(c, c, c, c, 104, 604, 8)  # panned by half a run
+    common = np.intersect1d(a[0], b[0])
+    assert len(common) > 50
+    for col in range(1, 5):
+        assert np.array_equal(a[col][np.isin(a[0], common)], b[col][np.isin(b[0], common)])
+
+
+def test_drawn_bars_never_exceed_pixels():
+    n, pixels = 1_000_000, 1200
+    c = np.arange(n)
+    for visible in (50, 5_000, 200_000, n):
+        first, stop = visible_slice(n - visible - 0.5, n - 0.5, n)
+        k = merge_factor(visible / pixels)
+        x = merge_ohlc(c, c, c, c, first, stop, k)[0]
+        assert len(x) <= pixels + 2
+
+
+def test_volume_sums_histogram_extremes_and_line_keeps_spikes():
+    v = np.array([1, 2, 3, 4, 5, 6, 7, 8])
+    assert merge_sum(v, 0, 8, 4)[1].tolist() == [10, 26]
+    h = np.array([1.0, -5.0, 2.0, 0.5, np.nan, 3.0, -1.0, 2.0])
+    assert merge_extreme(h, 0, 8, 4)[1].tolist() == [-5.0, 3.0]
+    line = np.array([1.0, 1.0, 9.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert merge_line(line, 0, 8, 4)[1].max() == 9.0
+    assert price_range(np.array([10, 20]), np.array([30, 40]), 0, 2, pad=0) == (10.0, 40.0)
+
+
+# --- the panel ------------------------------------------------------------------------------
+
+NIFTY_FUT = Instrument(Exchange.NFO, "43650", "NIFTY24MARFUT", InstrumentKind.FUTURE, name="NIFTY MAR FUT",
+                       lot_size=75, tick_size=5)
+
+
+def minute_history(days: int = 30, seed: int = 7) -> CandleSeries:
+    """Random-walk 1-minute bars, 375 a weekday from 09:15 IST."""
+    rng = np.random.default_rng(seed)
+    n = days * 375
+    day0 = 1_709_510_400 - IST_OFFSET_SECONDS + (9 * 60 + 15) * 60  # Mon 2024-03-04 09:15 IST
+    i = np.arange(n)
+    d = i // 375
+    start = day0 + (d + (d // 5) * 2) * 86_400 + (i % 375) * 60
+    close = (2_200_000 + np.cumsum(rng.normal(0, 400, n))).astype(np.int64) // 5 * 5
+    open_ = np.r_[close[0], close[:-1]]
+    high = np.maximum(open_, close) + rng.integers(0, 60, n) * 5
+    low = np.minimum(open_, close) - rng.integers(0, 60, n) * 5
+    return CandleSeries.from_arrays(start, open_, high, low, close, rng.integers(1, 100, n) * 75)
+
+
+@pytest.fixture
+def panel(qtbot):
+    from terminal.ui.panels.chart import ChartPanel
+
+    chart = ChartPanel(NIFTY_FUT, 5, indicators=[EMA(20), VWAP(), BollingerBands(), RSI(), MACD()])
+    qtbot.addWidget(chart)
+    chart.resize(1200, 800)
+    chart.set_history(minute_history())
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart.activateWindow()
+    chart.setFocus()
+    return chart
+
+
+def test_history_is_resampled_to_the_timeframe_and_latest_bars_shown(panel):
+    history = minute_history()
+    assert panel.bars.to_candles() == resample(history, 5).to_candles()
+    lo, hi = panel.visible_range()
+    assert lo < len(panel.bars) - 1 < hi
+    panel.grab()  # paint once
+    assert 0 < panel._candles.last_draw_count <= 200
+
+
+def test_timeframe_keys_switch_and_resample(panel, qtbot):
+    from terminal.ui.panels.chart import CHART_KEYMAP, TIMEFRAMES
+
+    history = minute_history()
+    for key, (minutes, _) in zip((Qt.Key_4, Qt.Key_7, Qt.Key_1, Qt.Key_6), ((15, 0), (1440, 0), (1, 0), (60, 0))):
+        with qtbot.waitSignal(panel.timeframe_changed, timeout=1000) as signal:
+            qtbot.keyClick(panel._view, key)
+        assert signal.args == [minutes] and panel.timeframe == minutes
+        assert panel.bars.to_candles() == resample(history, minutes).to_candles()
+    assert [h.default for h in CHART_KEYMAP[:len(TIMEFRAMES)]] == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_keyboard_pan_zoom_and_jump_to_latest(panel, qtbot):
+    lo, hi = panel.visible_range()
+    qtbot.keyClick(panel._view, Qt.Key_Left)
+    lo2, hi2 = panel.visible_range()
+    assert lo2 < lo and hi2 < hi
+    qtbot.keyClick(panel._view, Qt.Key_Up)
+    assert panel.visible_range()[1] - panel.visible_range()[0] < hi2 - lo2
+    qtbot.keyClick(panel._view, Qt.Key_Minus)
+    qtbot.keyClick(panel._view, Qt.Key_Minus)
+    assert panel.visible_range()[1] - panel.visible_range()[0] > hi2 - lo2
+    qtbot.keyClick(panel._view, Qt.Key_End)
+    assert panel.visible_range()[1] > len(panel.bars) - 1
+
+
+def test_y_range_fits_visible_bars_only(panel):
+    bars = panel.bars
+    panel.set_visible_range(99.5, 199.5)
+    y_lo, y_hi = panel._price_plot.viewRange()[1]
+    assert y_lo * 100 <= bars.low[100:200].min() and y_hi * 100 >= bars.high[100:200].max()
+    assert y_hi - y_lo < (bars.high.max() - bars.low.min()) / 100  # not the whole history
+
+
+def test_live_bar_updates_forming_bar_and_indicators_tail(panel):
+    last_minute = int(minute_history().start[-1])
+    n = len(panel.bars)
+    before = panel.bars.last()
+    update = Candle(last_minute, before.close, before.close + 2000, before.close - 5, before.close + 1500, 9000)
+    panel.apply_bar(update)  # a new state of the last minute: same 5-minute bar
+    assert len(panel.bars) == n
+    after = panel.bars.last()
+    assert after.close == before.close + 1500 and after.high == before.close + 2000
+    new_minute = Candle(last_minute + 60, 2_000_000, 2_000_100, 1_999_000, 2_000_050, 750)  # 15:30: a new bar
+    panel.apply_bar(new_minute)
+    assert len(panel.bars) == n + 1 and panel.bars.last().close == 2_000_050
+    for indicator, lines in zip(panel.indicators, (panel.indicator_lines(i) for i in range(5))):
+        full = indicator.compute(panel.bars)
+        for name in full:
+            np.testing.assert_allclose(lines[name], full[name], rtol=1e-9, equal_nan=True)
+    assert "20,000.50" in panel._readout.text()
+
+
+def open_order(order_id: str, side: Side, price: int, order_type=OrderType.LIMIT, trigger=0) -> Order:
+    return Order("paper:SIM", order_id, NIFTY_FUT.key, NIFTY_FUT.trading_symbol, side, 75, order_type, Product.MIS,
+                 Validity.DAY, OrderStatus.OPEN, price=price, trigger_price=trigger)
+
+
+def test_order_lines_drag_emits_snapped_price_and_waits_for_confirmation(panel, qtbot):
+    other = Order("paper:SIM", "X", "NSE:2885", "RELIANCE-EQ", Side.BUY, 1, OrderType.LIMIT, Product.MIS,
+                  Validity.DAY, OrderStatus.OPEN, price=100)
+    panel.set_orders([open_order("A1", Side.BUY, 2_190_000), other,
+                      open_order("A2", Side.SELL, 0, OrderType.SL_M, trigger=2_180_000)])
+    assert set(panel._order_lines) == {"A1", "A2"}
+    line = panel._order_lines["A1"]
+    with qtbot.waitSignal(panel.order_price_drag_requested) as signal:
+        line.drop_at(21_950.03)
+    assert signal.args == ["A1", 2_195_005]  # on the 5-paise tick
+    assert line.value() == pytest.approx(21_900.00)  # stays until the modified order comes back
+    panel.set_orders([open_order("A1", Side.BUY, 2_195_005)])
+    assert set(panel._order_lines) == {"A1"} and line.value() == pytest.approx(21_950.05)
+    with qtbot.assertNotEmitted(panel.order_price_drag_requested):
+        line.drop_at(21_950.06)  # same tick: nothing to modify
+
+
+def test_context_menu_buys_and_sells_at_clicked_price(panel, qtbot):
+    menu = panel.context_menu_at(2_201_234)
+    actions = {a.text(): a for a in menu.actions()}
+    with qtbot.waitSignal(panel.order_at_price_requested) as signal:
+        actions["Buy at 22,012.35"].trigger()
+    assert signal.args == ["BUY", 2_201_235]
+    with qtbot.waitSignal(panel.order_at_price_requested) as signal:
+        actions["Sell at 22,012.35"].trigger()
+    assert signal.args == ["SELL", 2_201_235]
+
+
+def test_position_line_and_wrong_instrument(panel):
+    panel.set_position(Position("paper:SIM", NIFTY_FUT.key, "NIFTY24MARFUT", Product.MIS, net_quantity=-75,
+                                average_price=2_200_000))
+    assert "POS -75 @ 22,000.00" in panel._position_line.label.format
+    panel.set_position(None)
+    assert panel._position_line is None
+    with pytest.raises(ValueError, match="NSE:2885"):
+        panel.set_position(Position("paper:SIM", "NSE:2885", "RELIANCE-EQ", Product.CNC, net_quantity=1))
+
+
+def test_state_round_trip(panel, qtbot):
+    from terminal.ui.panels.chart import ChartPanel
+
+    panel.set_timeframe(15)
+    panel.jump_to_latest(80)
+    state = panel.state()
+    assert state["timeframe"] == 15 and state["instrument_key"] == NIFTY_FUT.key
+    other = ChartPanel(NIFTY_FUT, 1, indicators=[])
+    qtbot.addWidget(other)
+    other.resize(1200, 800)
+    other.set_history(minute_history())
+    other.restore_state(state)
+    assert other.state() == state
+    assert [type(i) for i in other.indicators] == [EMA, VWAP, BollingerBands, RSI, MACD]
+    with pytest.raises(ValueError, match="this chart shows"):
+        other.restore_state({**state, "instrument_key": "NSE:1"})
+
+
+def test_indicator_dialog_edits_params(panel, qtbot):
+    from terminal.ui.panels.chart import IndicatorDialog
+
+    dialog = IndicatorDialog(MACD(), panel)
+    qtbot.addWidget(dialog)
+    dialog.set_value("fast", 30)
+    dialog._accept()
+    assert "slow" in dialog._error.text()  # fast must stay below slow: the dialog says so
+    dialog.set_value("fast", 8)
+    assert dialog.indicator().params == {"fast": 8, "slow": 26, "signal": 9}
