@@ -18,9 +18,11 @@ from terminal.analytics.expiry import years_to_expiry  # noqa: F401  (part of th
 def norm_cdf(x: ArrayLike) -> np.ndarray:
     """Standard normal CDF to double precision (Hart 1968 as given by West 2005), vectorised."""
     x = np.asarray(x, dtype=float)
-    z = np.abs(x)
+    # Capping |x| at 40 makes e exactly 0 far out (and keeps inf out of the polynomials), and a
+    # NaN stays NaN through every step, so no masks are needed: this runs in every IV iteration.
+    z = np.minimum(np.abs(x), 40.0)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        e = np.exp(-z * z / 2.0)
+        e = np.exp(-0.5 * z * z)
         num = ((((((3.52624965998911e-02 * z + 0.700383064443688) * z + 6.37396220353165) * z
                   + 33.912866078383) * z + 112.079291497871) * z + 221.213596169931) * z + 220.206867912376)
         den = (((((((8.83883476483184e-02 * z + 1.75566716318264) * z + 16.064177579207) * z
@@ -30,8 +32,6 @@ def norm_cdf(x: ArrayLike) -> np.ndarray:
         b = z + 2.0 / (z + 3.0 / (z + 4.0 / (z + 0.65)))
         far = e / (z + 1.0 / b) / 2.506628274631  # continued fraction for the far tail
         tail = np.where(z < 7.07106781186547, near, far)
-        tail = np.where(z > 37.0, 0.0, tail)
-        tail = np.where(np.isnan(z), np.nan, tail)
     return np.where(x > 0, 1.0 - tail, tail)
 
 
@@ -112,10 +112,11 @@ def greeks_black76(forward: ArrayLike, strike: ArrayLike, years: ArrayLike, rate
         d2 = d1 - sd
         pdf = norm_pdf(d1)
         discount = np.exp(-r * years_left)
-        call_price = discount * (f * norm_cdf(d1) - k * norm_cdf(d2))
-        put_price = discount * (k * norm_cdf(-d2) - f * norm_cdf(-d1))
-        price = np.where(call, call_price, put_price)
-        delta = np.where(call, discount * norm_cdf(d1), -discount * norm_cdf(-d1))
+        # Calls and puts in one formula, w = +1 / -1: price = w·D·(F·N(w·d1) - K·N(w·d2)).
+        w = np.where(call, 1.0, -1.0)
+        cdf = norm_cdf(np.stack((w * d1, w * d2)))
+        price = w * discount * (f * cdf[0] - k * cdf[1])
+        delta = w * discount * cdf[0]
         gamma = np.where(live, discount * pdf / (f * sd), 0.0)
         vega_year = discount * f * pdf * sqrt_t
         decay = np.where(live, discount * f * pdf * v / (2.0 * sqrt_t), 0.0)
@@ -150,7 +151,7 @@ def greeks(underlying: ArrayLike, strike: ArrayLike, years: ArrayLike, rate: Arr
 
 DEFAULT_TICK = 0.05  # one NSE tick in rupees; pass tick=5 when prices are in paise
 _MAX_ITERATIONS = 60
-_TOLERANCE = 1e-12  # relative change of total vol at which an option counts as solved
+_TOLERANCE = 1e-9  # a Halley step this small (relative) leaves an error near its cube: solved
 
 
 def implied_volatility_black76(price: ArrayLike, forward: ArrayLike, strike: ArrayLike, years: ArrayLike,
@@ -164,10 +165,11 @@ def implied_volatility_black76(price: ArrayLike, forward: ArrayLike, strike: Arr
 
     How: the time value, undiscounted, is the price of the out-of-the-money option at the same
     strike, which carries all the information with the least cancellation. We solve for total
-    vol s = vol·sqrt(years) by Newton's method on log(price), which converges fast even for
-    far wings whose prices are tiny, keep a bracket [lo, hi] of s from the sign of each miss,
-    and fall back to bisection (or doubling while hi is unknown) whenever a Newton step would
-    leave the bracket. Start: Corrado-Miller, which is close near the money.
+    vol s = vol·sqrt(years) on log(price), which stays well-shaped even for far wings whose
+    prices are tiny, with Halley steps (Newton with the second derivative: 3-5 iterations for
+    a whole chain) from a Corrado-Miller start. A bracket [lo, hi] of s is kept from the sign
+    of each miss, and a step that would leave it is replaced by bisection (or doubling while
+    hi is unknown), so every option converges.
     """
     p, f, k, t, r, call = _broadcast(price, forward, strike, years, rate, is_call)
     vol = np.full(p.shape, np.nan)
@@ -198,35 +200,41 @@ def implied_volatility(price: ArrayLike, underlying: ArrayLike, strike: ArrayLik
 def _solve_total_vol(otm_price: np.ndarray, forward: np.ndarray, strike: np.ndarray) -> np.ndarray:
     """Total vol s with undiscounted OTM Black price(s) == otm_price, for 1-D arrays."""
     log_moneyness = np.log(forward / strike)
-    otm_call = strike >= forward
+    otm_sign = np.where(strike >= forward, 1.0, -1.0)  # +1: the OTM option is the call
     target_log = np.log(otm_price)
     s = _corrado_miller(otm_price, forward, strike)
     lo = np.zeros_like(s)
     hi = np.full_like(s, np.inf)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(_MAX_ITERATIONS):
-            model, vega = _otm_black(forward, strike, log_moneyness, s, otm_call)
+            model, vega, d1, d2 = _otm_black(forward, strike, log_moneyness, s, otm_sign)
             too_high = model > otm_price
             hi = np.where(too_high, np.minimum(hi, s), hi)
             lo = np.where(too_high, lo, np.maximum(lo, s))
-            newton = s - (np.log(model) - target_log) * model / vega
-            settled = np.abs(newton - s) <= _TOLERANCE * s  # on the root: the bracket edge is s itself
-            inside = np.isfinite(newton) & (((newton > lo) & (newton < hi)) | settled)
+            # Halley's step on g(s) = log(model) - log(target): g' = vega/model, and
+            # d(vega)/ds = vega·d1·d2/s gives g''. Cubic convergence: 3-5 steps even in the wings.
+            g = np.log(model) - target_log
+            g1 = vega / model
+            g2 = g1 * d1 * d2 / s - g1 * g1
+            halley = s - g / g1 / (1.0 - 0.5 * g * g2 / (g1 * g1))
+            settled = np.abs(halley - s) <= _TOLERANCE * s  # on the root: the bracket edge is s itself
+            inside = np.isfinite(halley) & (((halley > lo) & (halley < hi)) | settled)
             fallback = np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * s)
-            s = np.where(inside, newton, fallback)
+            s = np.where(inside, halley, fallback)
             if (inside & settled).all():
                 break
     return s
 
 
 def _otm_black(forward: np.ndarray, strike: np.ndarray, log_moneyness: np.ndarray, s: np.ndarray,
-               otm_call: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Undiscounted Black price of the OTM option at total vol s, and its derivative in s."""
+               otm_sign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Undiscounted Black price of the OTM option at total vol s, its derivative in s, d1 and d2."""
     d1 = log_moneyness / s + 0.5 * s
     d2 = d1 - s
-    call = forward * norm_cdf(d1) - strike * norm_cdf(d2)
-    put = strike * norm_cdf(-d2) - forward * norm_cdf(-d1)
-    return np.where(otm_call, call, put), forward * norm_pdf(d1)
+    n = len(s)
+    cdf = norm_cdf(np.concatenate((otm_sign * d1, otm_sign * d2)))  # one call: it dominates the cost
+    price = otm_sign * (forward * cdf[:n] - strike * cdf[n:])
+    return price, forward * norm_pdf(d1), d1, d2
 
 
 def _corrado_miller(otm_price: np.ndarray, forward: np.ndarray, strike: np.ndarray) -> np.ndarray:
