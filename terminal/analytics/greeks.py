@@ -16,7 +16,11 @@ from terminal.analytics.expiry import years_to_expiry  # noqa: F401  (part of th
 
 
 def norm_cdf(x: ArrayLike) -> np.ndarray:
-    """Standard normal CDF to double precision (Hart 1968 as given by West 2005), vectorised."""
+    """Standard normal CDF (Hart 1968 as given by West 2005), vectorised.
+
+    Absolute error below 3e-16 everywhere; relative error 1e-14 down to x = -3 and about
+    1e-8 further into the left tail.
+    """
     x = np.asarray(x, dtype=float)
     # Capping |x| at 40 makes e exactly 0 far out (and keeps inf out of the polynomials), and a
     # NaN stays NaN through every step, so no masks are needed: this runs in every IV iteration.

@@ -311,3 +311,23 @@ def test_years_to_expiry_is_zero_after_expiry_and_refuses_naive_datetimes():
         years_to_expiry(datetime(2025, 11, 27, 15, 30), datetime(2025, 11, 20, tzinfo=IST))
     with pytest.raises(ValueError):
         years_to_expiry(expiry, datetime(2025, 11, 20))
+
+
+# --- the normal CDF ------------------------------------------------------------------------------------
+
+
+def test_norm_cdf_accuracy_against_erfc_and_extremes():
+    import math
+
+    x = np.linspace(-38.0, 38.0, 7601)
+    expected = np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x])
+    got = greeks_module.norm_cdf(x)
+    # Hart/West: double precision in absolute terms; relative error grows to ~1e-8 in the far
+    # left tail, which moves an implied vol there by far less than a basis point.
+    assert np.max(np.abs(got - expected)) <= 4e-16
+    body = (x >= -3.0) & (x <= 0.0)
+    assert np.max(np.abs(got - expected)[body] / expected[body]) < 1e-13
+    tail = x < -3.0
+    assert np.max(np.abs(got - expected)[tail] / expected[tail]) < 5e-8
+    edges = greeks_module.norm_cdf([-np.inf, np.inf, np.nan, 0.0])
+    assert edges[0] == 0.0 and edges[1] == 1.0 and np.isnan(edges[2]) and edges[3] == 0.5
