@@ -59,7 +59,7 @@ class Leg:
             raise StrategyError(f"{name}: quantity {self.quantity} is not a positive number of lots of {self.lot_size}")
         if self.premium < 0:
             raise StrategyError(f"{name}: premium cannot be negative ({self.premium} paise)")
-        if self.expiry.tzinfo is None or self.expiry.utcoffset() is None:
+        if not isinstance(self.expiry, datetime) or self.expiry.tzinfo is None or self.expiry.utcoffset() is None:
             raise StrategyError(f"{name}: expiry must be timezone-aware, got {self.expiry!r}")
         if self.option_type is None:
             if self.strike is not None:

@@ -94,6 +94,7 @@ def test_a_good_leg_is_accepted():
     dict(quantity=0),
     dict(premium=-5),
     dict(expiry=datetime(2025, 11, 27, 15, 30)),  # naive
+    dict(expiry=datetime(2025, 11, 27).date()),  # a day, not the expiry moment
     dict(strike=None),  # an option without a strike
     dict(option_type=None),  # a future with a strike
     dict(side="BUY"),
