@@ -95,7 +95,8 @@ class SimulatedExchange:
         try:
             return self.master.by_symbol[(Exchange(exchange), trading_symbol)]
         except (KeyError, ValueError):
-            raise UnknownInstrumentError(f"Unknown instrument {exchange}:{trading_symbol}.") from None
+            raise UnknownInstrumentError(
+                f"Unknown instrument {getattr(exchange, 'value', exchange)}:{trading_symbol}.") from None
 
     # --- market data -----------------------------------------------------------------------
     def quote(self, key: InstrumentKey) -> Tick:

@@ -389,14 +389,10 @@ class MarketModel:
 
     def history_bars(self, i: int) -> Bars:
         """One-minute bars of instrument ``i`` (float paise), the last one closing at its live LTP."""
-        j = int(self.und[i])
-        underlying = self.underlying_bars(j)
-        if self.kind[i] in (INDEX, EQUITY):
-            bars = underlying
-        else:
-            self.tick(i)
-            bars = _derive(self, i, underlying)
-        return bars.ending_at(float(self.tick(i).ltp)).on_tick_grid(int(self.tick_size[i]))
+        ltp = self.tick(i).ltp  # first, so that a first quote's trade is in the live bars
+        underlying = self.underlying_bars(int(self.und[i]))
+        bars = underlying if self.kind[i] in (INDEX, EQUITY) else _derive(self, i, underlying)
+        return bars.ending_at(float(ltp)).on_tick_grid(int(self.tick_size[i]))
 
 
 def _derive(model: MarketModel, i: int, underlying: Bars) -> Bars:
