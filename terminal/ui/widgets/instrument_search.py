@@ -48,7 +48,7 @@ class InstrumentSearch(QLineEdit):
         self.completer_.setWidget(self)  # not setCompleter: the completer must not rewrite the text
         self.completer_.activated[QModelIndex].connect(self._choose_index)
         self.textEdited.connect(self.update_results)
-        self.returnPressed.connect(self._choose_current)
+        self.returnPressed.connect(self.choose_current)
 
     def results(self) -> list[Instrument]:
         return list(self._results)
@@ -68,7 +68,8 @@ class InstrumentSearch(QLineEdit):
         else:
             popup.hide()
 
-    def _choose_current(self) -> None:
+    def choose_current(self) -> None:
+        """Choose the highlighted match, else the best one."""
         popup = self.completer_.popup()
         index = popup.currentIndex() if popup.isVisible() else QModelIndex()
         if index.isValid():

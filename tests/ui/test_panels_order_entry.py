@@ -1,0 +1,185 @@
+"""Order entry: prefill, lots and units, tick stepping, inline problems, Enter sends, Esc closes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+
+from terminal.domain import Order, OrderStatus, OrderType, Product, Side, Validity
+from terminal.ui.panels.order_entry import OrderEntryPanel
+
+RELIANCE = "NSE:2885"
+NIFTY_FUT = "NFO:436130"  # NIFTY25NOVFUT, lot 65
+
+
+@pytest.fixture
+def panel(qtbot, ctx):
+    panel = OrderEntryPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.resize(460, 300)
+    panel.show()
+    return panel
+
+
+def test_buy_prefills_best_ask_and_focuses_lots(panel, ctx, make_tick):
+    ctx.market.apply_ticks({NIFTY_FUT: make_tick(NIFTY_FUT, 25_550_00, 25_500_00)})
+    panel.open_order(Side.BUY, NIFTY_FUT)
+    assert panel.price.paise() == 25_550_05  # best ask
+    assert panel.lots.value() == 1
+    assert panel.units_label.text() == "× 65 = 65 units"
+    assert panel.focusWidget() is panel.lots
+    assert panel.submit_button.text() == "Buy"
+    assert [panel.product.itemText(i) for i in range(panel.product.count())] == ["MIS", "NRML"]
+    panel.lots.setValue(2)
+    assert panel.units_label.text() == "× 65 = 130 units"
+    assert panel.value_label.text() == format_value(25_550_05 * 130)
+
+
+def format_value(paise):
+    from terminal.domain.money import format_price
+    return format_price(paise)
+
+
+def test_sell_prefills_best_bid_and_given_quantity(panel, ctx, make_tick):
+    ctx.market.apply_ticks({NIFTY_FUT: make_tick(NIFTY_FUT, 25_550_00)})
+    panel.open_order(Side.SELL, NIFTY_FUT, quantity=195)
+    assert panel.price.paise() == 25_550_00  # best bid
+    assert panel.lots.value() == 3
+    assert panel.mode_label.text() == "SELL"
+    assert panel.submit_button.text() == "Sell"
+
+
+def test_explicit_price_and_equity_products(panel, ctx):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_10)
+    assert panel.price.paise() == 1545_10
+    assert [panel.product.itemText(i) for i in range(panel.product.count())] == ["MIS", "CNC"]
+    assert panel.units_label.text() == "× 1 = 1 units"
+
+
+def test_up_and_down_keys_step_one_tick(panel, qtbot):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_00)
+    panel.price.setFocus()
+    qtbot.keyClick(panel.price, Qt.Key_Up)
+    assert panel.price.paise() == 1545_05
+    qtbot.keyClick(panel.price, Qt.Key_Down)
+    qtbot.keyClick(panel.price, Qt.Key_Down)
+    assert panel.price.paise() == 1544_95
+
+
+def test_off_tick_price_snaps_on_the_next_step(panel, qtbot):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_03)
+    panel.price.stepBy(1)
+    assert panel.price.paise() == 1545_05
+    panel.price.set_paise(1545_03)
+    panel.price.stepBy(-1)
+    assert panel.price.paise() == 1545_00
+
+
+def test_order_type_enables_price_and_trigger(panel):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_00)
+    panel.order_type.setCurrentText("MARKET")
+    assert not panel.price.isEnabled() and not panel.trigger.isEnabled()
+    assert panel.build_request().price == 0
+    panel.order_type.setCurrentText("SL")
+    assert panel.price.isEnabled() and panel.trigger.isEnabled()
+    assert panel.trigger.paise() == 1545_00
+    panel.order_type.setCurrentText("SL-M")
+    assert not panel.price.isEnabled() and panel.trigger.isEnabled()
+    request = panel.build_request()
+    assert request.order_type is OrderType.SL_M and request.price == 0 and request.trigger_price == 1545_00
+
+
+def test_enter_sends_the_order_through_the_service(panel, ctx, broker, qtbot, event_loop_qt, make_tick):
+    ctx.market.apply_ticks({NIFTY_FUT: make_tick(NIFTY_FUT, 25_550_00)})
+    panel.open_order(Side.BUY, NIFTY_FUT)
+    panel.lots.setValue(2)
+    panel.product.setCurrentText("NRML")
+    with qtbot.waitSignal(panel.close_requested):
+        qtbot.keyClick(panel.lots, Qt.Key_Return)
+    qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
+    assert len(broker.placed) == 1
+    sent = broker.placed[0]
+    assert (sent.instrument_key, sent.side, sent.quantity, sent.price) == (NIFTY_FUT, Side.BUY, 130, 25_550_05)
+    assert sent.product is Product.NRML and sent.order_type is OrderType.LIMIT and sent.validity is Validity.DAY
+    assert sent.account == ctx.account
+    assert any("Sent" in m.text for m in ctx.messages.messages())
+
+
+def test_typed_lots_count_when_enter_follows_at_once(panel, broker, qtbot, event_loop_qt):
+    panel.open_order(Side.SELL, RELIANCE, price=1545_00)
+    qtbot.keyClicks(panel.lots, "7")
+    qtbot.keyClick(panel.lots, Qt.Key_Return)
+    qtbot.waitUntil(lambda: panel.last_task is not None and panel.last_task.done(), timeout=5000)
+    assert broker.placed[0].quantity == 7 and broker.placed[0].side is Side.SELL
+
+
+def test_problems_are_shown_inline_and_block_sending(panel, broker, qtbot, event_loop_qt):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_03)
+    assert "not a multiple of the tick size" in panel.problems_label.text()
+    panel.product.setCurrentText("CNC")
+    assert not panel.submit()
+    assert panel.last_task is None and broker.placed == []
+    assert panel.focusWidget() is panel.price
+    panel.price.set_paise(1545_05)
+    assert panel.problems_label.text() == ""
+
+
+def test_index_cannot_be_traded(panel):
+    panel.open_order(Side.BUY, "NSE:26000", price=25_500_00)
+    assert "index" in panel.problems_label.text()
+    assert not panel.submit()
+
+
+def test_escape_emits_close_requested(panel, qtbot):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_00)
+    with qtbot.waitSignal(panel.close_requested):
+        qtbot.keyClick(panel.price, Qt.Key_Escape)
+
+
+def test_search_picks_instrument_when_opened_without_one(panel, qtbot, ctx):
+    panel.open_order(Side.BUY, None)
+    assert panel.focusWidget() is panel.search
+    qtbot.keyClicks(panel.search, "reliance")
+    qtbot.keyClick(panel.search, Qt.Key_Return)
+    assert panel.instrument.key == RELIANCE
+    assert panel.focusWidget() is panel.lots
+
+
+def test_modify_locks_side_and_sends_a_modification(panel, ctx, broker, qtbot, run_async):
+    from terminal.domain import OrderRequest
+
+    request = OrderRequest(ctx.account, NIFTY_FUT, Side.SELL, 130, OrderType.LIMIT, Product.NRML, price=25_600_00)
+    outcome = run_async(ctx.orders.place(request))[0]
+    order = next(o for o in broker.order_book() if o.order_id == outcome.order_id)
+    panel.open_modify(order)
+    assert panel.mode_label.text() == "MODIFY SELL"
+    assert not panel.buy_button.isEnabled() and not panel.search.isVisible()
+    assert panel.lots.value() == 2 and panel.price.paise() == 25_600_00
+    panel.toggle_side()
+    assert panel.side is Side.SELL
+    panel.price.setFocus()
+    qtbot.keyClick(panel.price, Qt.Key_Down)
+    qtbot.keyClick(panel.price, Qt.Key_Enter)
+    qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
+    assert panel.last_task.result() is True
+    order_id, modification = broker.modified[0]
+    assert order_id == order.order_id
+    assert modification.price == 25_599_95 and modification.quantity == 130
+    assert panel.modifying is None
+
+
+def test_screenshot(qtbot, ctx, make_tick, shots, dark_theme):
+    ctx.market.apply_ticks({NIFTY_FUT: make_tick(NIFTY_FUT, 25_550_00, 25_500_00)})
+    for side in (Side.BUY, Side.SELL):
+        panel = OrderEntryPanel(ctx)
+        qtbot.addWidget(panel)
+        panel.resize(440, 260)
+        panel.show()
+        panel.open_order(side, NIFTY_FUT, quantity=130)
+        if side is Side.SELL:
+            panel.order_type.setCurrentText("SL")
+            panel.trigger.set_paise(25_560_03)
+        qtbot.wait(20)  # let the layouts settle, as they would on screen
+        panel.grab().save(str(shots / f"order_entry_{side.value.lower()}.png"))
