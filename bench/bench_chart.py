@@ -1,0 +1,169 @@
+"""Chart benchmark: repaint per pan/zoom with 1,000,000 one-minute bars, history load, and
+pyqtgraph's documented CandlestickItem recipe (one QPicture of every bar) at 100,000 bars.
+
+Run: QT_QPA_PLATFORM=offscreen python -m bench.bench_chart   (or import and call run())
+Each repaint renders the whole chart view (all panes and axes) into a QImage after moving
+the x range, so it counts what a pan costs on screen: y re-fit, axis ticks and the items.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtCore import QPointF, QRectF  # noqa: E402
+from PySide6.QtGui import QImage, QPainter, QPicture  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from terminal.analytics.candles import IST_OFFSET_SECONDS, CandleSeries  # noqa: E402
+
+BARS = 1_000_000
+REFERENCE_BARS = 100_000
+SIZE = (1600, 900)
+REPEATS = 15
+TARGET_REPAINT_MS = 5.0
+TARGET_LOAD_S = 1.0
+
+
+def synthetic_minutes(n: int, seed: int = 11) -> CandleSeries:
+    """n random-walk 1-minute bars, 375 a weekday from 09:15 IST."""
+    rng = np.random.default_rng(seed)
+    day0 = 1_262_563_200 - IST_OFFSET_SECONDS + (9 * 60 + 15) * 60  # Mon 2010-01-04 09:15 IST
+    i = np.arange(n)
+    d = i // 375
+    start = day0 + (d + (d // 5) * 2) * 86_400 + (i % 375) * 60
+    close = np.maximum(2_200_000 + np.cumsum(rng.normal(0, 300, n)), 10_000).astype(np.int64) // 5 * 5
+    open_ = np.r_[close[0], close[:-1]]
+    high = np.maximum(open_, close) + rng.integers(0, 40, n) * 5
+    low = np.maximum(np.minimum(open_, close) - rng.integers(0, 40, n) * 5, 5)
+    return CandleSeries.from_arrays(start, open_, high, low, close, rng.integers(1, 200, n) * 75)
+
+
+class CandlestickItem(pg.GraphicsObject):
+    """pyqtgraph's documented example (examples/customGraphicsItem.py): every bar drawn once
+    into a QPicture, which is replayed in full on each paint."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+        self.generatePicture()
+
+    def generatePicture(self):
+        self.picture = QPicture()
+        p = QPainter(self.picture)
+        p.setPen(pg.mkPen("w"))
+        w = (self.data[1][0] - self.data[0][0]) / 3.0
+        for (t, open_, close, min_, max_) in self.data:
+            p.drawLine(QPointF(t, min_), QPointF(t, max_))
+            p.setBrush(pg.mkBrush("r" if open_ > close else "g"))
+            p.drawRect(QRectF(t - w, open_, w * 2, close - open_))
+        p.end()
+
+    def paint(self, p, *args):
+        p.drawPicture(0, 0, self.picture)
+
+    def boundingRect(self):
+        return QRectF(self.picture.boundingRect())
+
+
+def _render_ms(widget, image: QImage, move) -> float:
+    """Median ms of (move the view, repaint the shown widget): what one pan costs on screen,
+    y re-fit and axes included. ``image`` gets a copy of the last frame for inspection."""
+    times = []
+    for k in range(REPEATS):
+        QApplication.processEvents()
+        t0 = time.perf_counter()
+        move(k)
+        widget.viewport().repaint()
+        QApplication.processEvents()
+        times.append((time.perf_counter() - t0) * 1000)
+    painter = QPainter(image)
+    widget.render(painter)
+    painter.end()
+    return statistics.median(times)
+
+
+def run() -> list[dict]:
+    app = QApplication.instance() or QApplication([])
+    from terminal.analytics.indicators import EMA, VWAP
+    from terminal.ui import theme
+    from terminal.ui.panels.chart import ChartPanel
+    from terminal.domain import Exchange, Instrument, InstrumentKind
+
+    theme.apply_theme(app, "dark")
+    results: list[dict] = []
+    minutes = synthetic_minutes(BARS)
+    instrument = Instrument(Exchange.NFO, "1", "NIFTYFUT", InstrumentKind.FUTURE, lot_size=75)
+    panel = ChartPanel(instrument, 1, indicators=[EMA(20), VWAP()])
+    panel.resize(*SIZE)
+    panel.show()
+    app.processEvents()
+
+    t0 = time.perf_counter()
+    panel.set_history(minutes)
+    load_s = time.perf_counter() - t0
+    app.processEvents()
+    results.append(_row("load 1,000,000 one-minute bars (EMA, VWAP on)", load_s, "s", "target", TARGET_LOAD_S))
+
+    view = panel._view
+    image = QImage(view.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    n = len(panel.bars)
+    for visible in (100, 2_000, 20_000, 200_000, n):
+        panel.jump_to_latest(visible)
+        step = max(visible / 50, 1)
+        ms = _render_ms(view, image, lambda k, s=step: panel.pan_by_bars(-s if k % 2 else s))
+        results.append(_row(f"pan repaint, {visible:,} bars visible", ms, "ms", "target", TARGET_REPAINT_MS))
+    panel.jump_to_latest(2_000)
+    ms = _render_ms(view, image, lambda k: panel.zoom(1.25 if k % 2 else 0.8))
+    results.append(_row("zoom repaint around 2,000 bars", ms, "ms", "target", TARGET_REPAINT_MS))
+    panel.jump_to_latest(n)
+    ms = _render_ms(view, image, lambda k: panel.zoom(1.25 if k % 2 else 0.8))
+    results.append(_row("zoom repaint, all 1,000,000 bars", ms, "ms", "target", TARGET_REPAINT_MS))
+
+    # the reference: pyqtgraph's recipe at 100,000 bars, same window size, all bars in view
+    s = synthetic_minutes(REFERENCE_BARS)
+    data = np.column_stack([np.arange(REFERENCE_BARS), s.open / 100, s.close / 100, s.low / 100, s.high / 100])
+    plot = pg.PlotWidget()
+    plot.resize(*SIZE)
+    t0 = time.perf_counter()
+    item = CandlestickItem([tuple(row) for row in data.tolist()])
+    build_s = time.perf_counter() - t0
+    plot.addItem(item)
+    plot.show()
+    app.processEvents()
+    ref_image = QImage(plot.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    vb = plot.getViewBox()
+    vb.setXRange(0, REFERENCE_BARS, padding=0)
+    ref_ms = _render_ms(plot, ref_image, lambda k: vb.translateBy(x=(-1 if k % 2 else 1) * 500))
+    ours_100k = [r for r in results if r["name"] == "pan repaint, 200,000 bars visible"][0]["value"]
+    results.append(_row("pyqtgraph CandlestickItem recipe, pan repaint at 100,000 bars", ref_ms, "ms",
+                        "target", TARGET_REPAINT_MS))
+    results.append(_row("pyqtgraph recipe: build its QPicture of 100,000 bars", build_s, "s", "our load of 1M bars",
+                        load_s))
+    results.append(_row("ours at 200,000 bars visible vs recipe at 100,000", ours_100k, "ms", "pyqtgraph recipe",
+                        ref_ms))
+    panel.close()
+    plot.close()
+    return results
+
+
+def _row(name: str, value: float, unit: str, reference: str, reference_value: float) -> dict:
+    return {"name": name, "value": round(value, 3), "unit": unit, "reference": reference,
+            "reference_value": round(reference_value, 3),
+            "ratio": round(value / reference_value, 3) if reference_value else float("nan")}
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'benchmark':<62} {'value':>10} {'unit':<4} {'reference':<22} {'ref':>9} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['name']:<62} {r['value']:>10.3f} {r['unit']:<4} {r['reference']:<22} "
+              f"{r['reference_value']:>9.3f} {r['ratio']:>7.3f}")
+
+
+if __name__ == "__main__":
+    print_table(run())
