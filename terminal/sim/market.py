@@ -286,7 +286,7 @@ class MarketModel:
         bid_px = (bid0[:, None] - steps) * tick[:, None]
         ask_px = (ask0[:, None] + steps) * tick[:, None]
         level_lots = np.where(kind == EQUITY, np.maximum(self.minute_volume[upd] / 20.0, 5.0),
-                              np.where(kind == FUTURE, 40.0, 3.0 + 150.0 * self.liquidity[upd]))
+                              np.where(kind == FUTURE, 40.0, 2.0 + 40.0 * self.liquidity[upd]))
         growth = 1.0 + 0.15 * np.arange(DEPTH_LEVELS)
         bid_lots = np.maximum(1, np.round(level_lots[:, None] * growth * rng.gamma(1.5, 1 / 1.5, (n, DEPTH_LEVELS))))
         ask_lots = np.maximum(1, np.round(level_lots[:, None] * growth * rng.gamma(1.5, 1 / 1.5, (n, DEPTH_LEVELS))))
