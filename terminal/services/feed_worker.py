@@ -30,7 +30,8 @@ class FeedBatch:
     ticks: dict[InstrumentKey, Tick] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)
-    bars: dict[InstrumentKey, Candle] = field(default_factory=dict)
+    # forming 1-minute bars of charted instruments: key -> {bar start: latest state}, oldest first
+    bars: dict[InstrumentKey, dict[int, Candle]] = field(default_factory=dict)
     tick_count: int = 0  # raw ticks received for this batch, before coalescing
     first_received: float = 0.0  # time.perf_counter() of the oldest tick in the batch
 
@@ -65,12 +66,15 @@ class FeedWorker(QThread):
             batch = self._batch
             latest = batch.ticks
             count = 0
+            charted = []
             for tick in ticks:
                 latest[tick.key] = tick
                 count += 1
-                if self._bar_builder is not None and tick.key in self._bar_keys:
-                    for bar in self._bar_builder.update(tick):
-                        batch.bars[tick.key] = bar
+                if tick.key in self._bar_keys:
+                    charted.append(tick)
+            if charted and self._bar_builder is not None:
+                for key, bar in self._bar_builder.update(charted):
+                    batch.bars.setdefault(key, {})[bar.start] = bar
             if count and not batch.first_received:
                 batch.first_received = now
             batch.tick_count += count

@@ -13,7 +13,7 @@ from terminal.domain.catalog import InstrumentCatalog
 
 class MarketStore(QObject):
     ticks_updated = Signal(object)  # frozenset of instrument keys changed by this batch
-    bars_updated = Signal(object)  # dict key -> forming 1-minute Candle
+    bars_updated = Signal(object)  # dict key -> {bar start: 1-minute Candle}, oldest first
     catalog_changed = Signal()
 
     def __init__(self, catalog: InstrumentCatalog | None = None, parent=None):
@@ -50,7 +50,7 @@ class MarketStore(QObject):
             self.last_batch_latency_ms = (time.perf_counter() - first_received) * 1000.0
         self.ticks_updated.emit(frozenset(ticks))
 
-    def apply_bars(self, bars: dict[InstrumentKey, Candle]) -> None:
+    def apply_bars(self, bars: dict[InstrumentKey, dict[int, Candle]]) -> None:
         if bars:
             self.bars_updated.emit(bars)
 

@@ -52,6 +52,11 @@ def nifty_option(broker):
     return rows[len(rows) // 2][1]
 
 
+def resting_price(quote):
+    """A buy price inside the exchange's band but well below the market, so the order rests."""
+    return max(quote.ltp * 7 // 10 // 5 * 5, 5)
+
+
 def buy(broker, instrument, lots=1, **kw):
     quote = broker.quotes([instrument.key])[0]
     fields = dict(account=broker.account, instrument_key=instrument.key, side=Side.BUY,
@@ -84,11 +89,12 @@ def test_invalid_orders_never_reach_the_journal_or_the_broker(exchange, tmp_path
 def test_a_rejection_is_journaled_with_the_reason_and_a_hint(exchange, tmp_path, run_async):
     broker = PaperBroker(exchange)
     service, journal, messages = make_service(broker, tmp_path)
-    instrument = nifty_option(broker)
-    huge = buy(broker, instrument, lots=27 * 40)  # far beyond the paper account's margin
-    outcomes = run_async(service.place(huge))
-    assert outcomes and all(o.state is JournalState.REJECTED for o in outcomes)
-    assert journal.entry(outcomes[0].tag).detail
+    reliance = InstrumentCatalog(broker.instruments()).get("NSE:2885")
+    huge = buy(broker, reliance, lots=20_000, product=Product.CNC)  # far beyond the paper account's cash
+    [outcome] = run_async(service.place(huge))
+    assert outcome.state is JournalState.REJECTED and "funds" in outcome.message.lower()
+    assert journal.entry(outcome.tag).state is JournalState.REJECTED
+    assert journal.entry(outcome.tag).detail == outcome.message
     assert any(m.level is Level.ERROR and m.hint for m in messages.messages())
 
 
@@ -97,8 +103,9 @@ def test_freeze_quantity_orders_go_out_as_slices(exchange, tmp_path, run_async):
     service, journal, _ = make_service(broker, tmp_path)
     instrument = nifty_option(broker)
     quote = broker.quotes([instrument.key])[0]
-    request = buy(broker, instrument, lots=40, price=max(quote.ltp // 2 // 5 * 5, 5))  # rests, so cheap margin
+    request = buy(broker, instrument, lots=40, price=resting_price(quote))  # rests, so cheap margin
     outcomes = run_async(service.place(request))
+    assert all(o.accepted for o in outcomes)
     quantities = sorted(o.quantity for o in broker.order_book())
     assert len(outcomes) == 2 and quantities == [20 * 65, 20 * 65]
 
@@ -152,7 +159,7 @@ def test_modify_and_cancel_are_journaled(exchange, tmp_path, run_async):
     service, journal, _ = make_service(broker, tmp_path)
     instrument = nifty_option(broker)
     quote = broker.quotes([instrument.key])[0]
-    low = max(quote.ltp // 2 // 5 * 5, 5)
+    low = resting_price(quote)
     [outcome] = run_async(service.place(buy(broker, instrument, price=low)))
     order = next(o for o in broker.order_book() if o.order_id == outcome.order_id)
     from terminal.domain import OrderModification
