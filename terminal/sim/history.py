@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 
@@ -134,8 +134,6 @@ def generate_underlying_bars(end_epoch: float, end_price: float, annual_vol: flo
     Prices are float paise (not yet on the tick grid). The walk has intraday volatility shaped
     like a real session and an overnight gap at each open; ``minute_volume`` (units) scales volume.
     """
-    from datetime import datetime
-
     end_day = datetime.fromtimestamp(end_epoch, IST).date()
     starts = session_minute_starts(session_days(end_day, days), until_epoch=end_epoch)
     n = len(starts)
@@ -168,7 +166,8 @@ def derive_bars(underlying: Bars, price_at: Callable[[np.ndarray, np.ndarray], n
     ``price_at(spot, epoch)`` is the model price (paise) for underlying prices ``spot`` at
     moments ``epoch`` (arrays). Open and close are priced at the bar's own open and close; high
     and low take the extremes of the prices at the underlying's open, high, low and close.
-    Volume and open interest are synthetic, ``minute_volume`` scales volume and the open interest path ends at ``end_open_interest``.
+    Volume and open interest are synthetic: ``minute_volume`` (units) scales the volume and the
+    open interest path ends at ``end_open_interest`` (units).
     """
     n = len(underlying)
     if n == 0:

@@ -29,7 +29,7 @@ from terminal.analytics.greeks import black76_price
 from terminal.domain import DepthLevel, InstrumentKey, InstrumentKind, OptionType, Side, Tick
 from terminal.sim.calendar import IST
 from terminal.sim.history import (
-    IST_OFFSET_SECONDS, Bars, MinuteBarRecorder, generate_underlying_bars, stable_seed,
+    IST_OFFSET_SECONDS, Bars, MinuteBarRecorder, derive_bars, generate_underlying_bars, stable_seed,
 )
 from terminal.sim.instruments import InstrumentMaster
 
@@ -396,8 +396,6 @@ class MarketModel:
 
 
 def _derive(model: MarketModel, i: int, underlying: Bars) -> Bars:
-    from terminal.sim.history import derive_bars
-
     inst = model.instruments[i]
     return derive_bars(underlying, lambda s, t: model.price_path(i, s, t),
                        stable_seed("derived", model.seed, inst.trading_symbol),
