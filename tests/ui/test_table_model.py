@@ -139,3 +139,15 @@ def test_view_selection_enter_and_csv(qtbot, tmp_path):
     text = path.read_text(encoding="utf-8").splitlines()
     assert text[0] == "Key,Price,Qty,Chg"
     assert text[3] == 'K2,300.00,"2,00,000",0.00'
+
+
+def test_sync_signals_only_changed_rows_when_keys_are_the_same(qapp):
+    model = make_model(4)
+    spy = Spy(model)
+    rows = model.rows()
+    rows[2] = Row("K2", 1, 1)
+    assert model.sync(rows) is False
+    assert spy.changed == [(2, 2, 0, 3)] and spy.resets == 0
+    assert model.sync(list(reversed(rows))) is True
+    assert spy.resets == 1
+    assert model.keys() == ["K3", "K2", "K1", "K0"] and model.row_for_key("K0") == 3

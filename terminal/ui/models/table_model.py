@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
@@ -61,6 +63,27 @@ def signed_price_column(header: str, value: Callable[[Any], int | None], **kwarg
 
 def percent_column(header: str, value: Callable[[Any], float | None], **kwargs) -> Column:
     return Column(header, value, format_percent, RIGHT, colour=sign_colour, **kwargs)
+
+
+IST = ZoneInfo("Asia/Kolkata")
+BUY_TEXT_ON_DARK = "#5b9cf5"  # the theme's buy blue is a background colour, too dark for text
+
+
+def format_time_ist(epoch_seconds: float | None) -> str:
+    """Epoch seconds as the exchange's clock time, HH:MM:SS IST ('' when unknown)."""
+    if not epoch_seconds:
+        return ""
+    return datetime.fromtimestamp(epoch_seconds, IST).strftime("%H:%M:%S")
+
+
+def side_colour(side: Any) -> str | None:
+    """Buy in the buy colour, sell in the sell colour (Indian terminal convention: blue / red)."""
+    value = getattr(side, "value", side)
+    if value == "BUY":
+        return BUY_TEXT_ON_DARK if theme.current().name == "dark" else theme.current().buy
+    if value == "SELL":
+        return theme.current().negative
+    return None
 
 
 def format_signed_price(paise: int | None) -> str:
@@ -149,6 +172,18 @@ class KeyedTableModel(QAbstractTableModel):
         self._rows = list(rows)
         self._reindex()
         self.endResetModel()
+
+    def sync(self, rows: Iterable[Any]) -> bool:
+        """Show ``rows``: when the keys and their order are unchanged only the rows that differ
+        are signalled; otherwise the model resets. Returns True when it reset."""
+        rows = list(rows)
+        if [self.key_of(r) for r in rows] != [self.key_of(r) for r in self._rows]:
+            self.set_rows(rows)
+            return True
+        changed = [at for at, (old, new) in enumerate(zip(self._rows, rows)) if old != new]
+        self._rows = rows
+        self._emit_runs(changed)
+        return False
 
     def upsert(self, row: Any) -> int:
         """Replace the row with the same key, or append it. Returns its row number."""

@@ -105,6 +105,16 @@ class TradingTableView(QTableView):
             return
         super().keyPressEvent(event)
 
+    def show_rows(self, rows: list) -> None:
+        """Give the (keyed) model new rows; the selected row stays selected by key."""
+        model = self.model()
+        row = self.current_row()
+        key = model.key_of(model.item(row)) if row >= 0 else None
+        if model.sync(rows) and key is not None:
+            at = model.row_for_key(key)
+            if at is not None:
+                self.select_row(at)
+
     def export_csv(self, path: str | Path) -> int:
         """Write the table as shown (headers and display text) to ``path``; returns the row count."""
         model = self.model()
