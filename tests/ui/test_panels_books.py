@@ -154,7 +154,7 @@ def test_positions_mtm_follows_ticks_for_their_rows_only(qtbot, ctx, make_tick, 
     assert text(panel.model, reliance, "Unrealised") == "+500.00"
     assert text(panel.model, reliance, "MTM") == "+1,500.00"
     assert panel.total_mtm() == 1_300_00 + 1_500_00 - 200_00
-    assert "+2,600.00" in panel.total_label.text()
+    assert "+₹2,600.00" in panel.total_label.text()
     hdfc = panel.model.row_for_key((ACCOUNT, HDFC, Product.MIS))
     assert text(panel.model, hdfc, "Buy Avg") == "990.00" and text(panel.model, hdfc, "Sell Avg") == "970.00"
 
@@ -191,10 +191,10 @@ def test_funds_show_indian_grouping_and_live_unrealised(qtbot, ctx, make_tick):
     panel = show(qtbot, FundsPanel(ctx), 320, 260)
     assert panel.values["Opening balance"].text() == "₹10,00,000.00"
     assert panel.values["Available margin"].text() == "₹5,00,000.00"
-    assert panel.values["Realised P&L"].text() == "₹-1,234.50"
+    assert panel.values["Realised P&L"].text() == "-₹1,234.50"
     ctx.portfolio.replace_positions(ACCOUNT, positions()[:1])
     ctx.market.apply_ticks({NIFTY_FUT: make_tick(NIFTY_FUT, 25_490_00)})
-    assert panel.values["Unrealised P&L"].text() == "₹-1,300.00"
+    assert panel.values["Unrealised P&L"].text() == "-₹1,300.00"
 
 
 # --- depth -------------------------------------------------------------------------------------

@@ -92,6 +92,14 @@ def format_signed_price(paise: int | None) -> str:
     return ("+" if paise > 0 else "") + format_price(paise)
 
 
+def format_rupees(paise: int | None, signed: bool = False) -> str:
+    """'₹1,23,456.00'; with ``signed`` the sign goes before the symbol: '+₹500.00', '-₹1,234.50'."""
+    if paise is None:
+        return ""
+    sign = "-" if paise < 0 else ("+" if signed and paise > 0 else "")
+    return f"{sign}₹{format_price(abs(paise))}"
+
+
 def sign_colour(value: Any) -> str | None:
     """Positive green, negative red, zero and empty in the normal text colour."""
     if not value:

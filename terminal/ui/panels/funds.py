@@ -6,10 +6,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from terminal.domain import Funds
-from terminal.domain.money import format_price
 from terminal.ui import theme
 from terminal.ui.context import TerminalContext
-from terminal.ui.models.table_model import format_signed_price, sign_colour
+from terminal.ui.models.table_model import format_rupees, sign_colour
 from terminal.ui.widgets.table_view import tabular_font
 
 # (label, how to read paise from Funds and the live unrealised P&L, signed and coloured?)
@@ -85,7 +84,7 @@ class FundsPanel(QWidget):
         for label, read, signed in ROWS:
             paise = read(funds, unrealised)
             widget = self.values[label]
-            widget.setText(f"₹{format_signed_price(paise) if signed else format_price(paise)}")
+            widget.setText(format_rupees(paise, signed))
             colour = sign_colour(paise) if signed else None
             if label == "Available margin" and paise < 0:
                 colour = theme.current().negative

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from terminal.domain import InstrumentKey, Tick
 from terminal.domain.money import format_percent, format_price, format_quantity
@@ -49,7 +49,7 @@ class MarketDepthPanel(QWidget):
         layout.addWidget(self.table)
         context.market.ticks_updated.connect(self._on_ticks)
         context.market.catalog_changed.connect(self._show_header)
-        self.table.fit_columns()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * (LEVELS + 2) + 4)
 
     def _columns(self) -> list[Column]:
@@ -127,9 +127,10 @@ class MarketDepthPanel(QWidget):
         colour = sign_colour(tick.change) or theme.current().text
         self.stats.setText(
             f"LTP <b>{format_price(tick.ltp)}</b> <span style='color:{colour}'>{format_signed_price(tick.change)} "
-            f"({format_percent(tick.change_percent)})</span>   O {format_price(tick.open)}  H {format_price(tick.high)}"
-            f"  L {format_price(tick.low)}  C {format_price(tick.close)}   Vol {format_quantity(tick.volume)}"
-            + (f"   OI {format_quantity(tick.open_interest)}" if tick.open_interest else ""))
+            f"({format_percent(tick.change_percent)})</span>   Vol {format_quantity(tick.volume)}"
+            + (f"   OI {format_quantity(tick.open_interest)}" if tick.open_interest else "")
+            + f"<br>O {format_price(tick.open)}  H {format_price(tick.high)}  L {format_price(tick.low)}"
+              f"  C {format_price(tick.close)}")
         self.stats.setTextFormat(Qt.RichText)
 
     def selected_key(self) -> InstrumentKey | None:

@@ -45,7 +45,7 @@ def order_columns() -> list[Column]:
         price_column("Trigger", lambda o: o.trigger_price, width=80),
         price_column("Avg", lambda o: o.average_price, width=80),
         Column("Status", lambda o: o.status, lambda s: s.value.replace("_", " "), colour=status_colour,
-               tooltip=lambda o: o.status_message, width=110),
+               tooltip=lambda o: o.status_message, width=132),
         Column("Reason", lambda o: o.status_message, tooltip=lambda o: o.status_message, width=160),
         Column("Order Id", lambda o: o.order_id, width=110),
         Column("Tag", lambda o: o.tag, width=100),

@@ -13,7 +13,7 @@ from terminal.services.background import spawn
 from terminal.ui import theme
 from terminal.ui.context import TerminalContext
 from terminal.ui.models.table_model import (
-    Column, KeyedTableModel, format_signed_price, price_column, quantity_column, sign_colour, signed_price_column,
+    Column, KeyedTableModel, format_rupees, price_column, quantity_column, sign_colour, signed_price_column,
 )
 from terminal.ui.widgets.table_view import TradingTableView
 
@@ -124,7 +124,7 @@ class PositionsPanel(QWidget):
         colour = sign_colour(total) or theme.current().text
         open_count = sum(1 for p in self.model.rows() if p.is_open)
         self.total_label.setText(f"Open {open_count}   Total MTM "
-                                 f"<b style='color:{colour}'>₹{format_signed_price(total)}</b>")
+                                 f"<b style='color:{colour}'>{format_rupees(total, signed=True)}</b>")
 
     # --- selection and actions ------------------------------------------------------------------
     def selected_position(self) -> Position | None:
