@@ -223,3 +223,30 @@ def dark_theme(qapp):
     qapp.setFont(font)
     qapp.setStyle(style)
     theme._current = theme.DARK
+
+
+@pytest.fixture
+def paper_ctx(qapp, tmp_path):
+    """A TerminalContext on the terminal's own PaperBroker (simulated exchange), logged in."""
+    from terminal.brokers.paper.broker import PaperBroker
+    from terminal.services.account_session import AccountSession
+    from terminal.services.background import BackgroundRunner
+    from terminal.services.market_store import MarketStore
+    from terminal.services.messages import MessageLog
+    from terminal.services.order_service import OrderService
+    from terminal.services.portfolio_store import PortfolioStore
+    from terminal.storage.journal import OrderJournal
+    from terminal.storage.settings import Settings
+    from terminal.ui.context import TerminalContext
+
+    paper = PaperBroker(seed=7)
+    paper.login()
+    market = MarketStore(InstrumentCatalog(paper.instruments()))
+    portfolio, messages, runner = PortfolioStore(), MessageLog(), BackgroundRunner(workers=2)
+    journal = OrderJournal(tmp_path / "journal.sqlite")
+    context = TerminalContext(market, portfolio, messages, OrderService(paper, market, journal, runner, messages),
+                              AccountSession(paper, market, portfolio, runner, messages),
+                              Settings(tmp_path / "settings.json"), runner)
+    yield context
+    runner.shutdown()
+    journal.close()

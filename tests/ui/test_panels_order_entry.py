@@ -183,3 +183,25 @@ def test_screenshot(qtbot, ctx, make_tick, shots, dark_theme):
             panel.trigger.set_paise(25_560_03)
         qtbot.wait(20)  # let the layouts settle, as they would on screen
         panel.grab().save(str(shots / f"order_entry_{side.value.lower()}.png"))
+
+
+def test_enter_places_at_the_paper_broker_and_the_order_book_shows_it(qtbot, paper_ctx, run_async):
+    from terminal.ui.panels.order_book import OrderBookPanel
+
+    ctx = paper_ctx
+    entry = OrderEntryPanel(ctx)
+    book = OrderBookPanel(ctx)
+    for widget in (entry, book):
+        qtbot.addWidget(widget)
+        widget.show()
+    from terminal.domain import round_to_tick
+
+    ltp = ctx.orders.broker.quotes([RELIANCE])[0].ltp
+    price = round_to_tick(ltp * 95 // 100, 5)  # 5% below: inside the band, stays open
+    entry.open_order(Side.BUY, RELIANCE, price=price)
+    qtbot.keyClick(entry.lots, Qt.Key_Return)
+    outcomes = run_async(entry.last_task)
+    assert outcomes and outcomes[0].accepted, ctx.messages.messages()[-1].text
+    run_async(ctx.session.refresh_orders())
+    rows = [book.open_model.item(r) for r in range(len(book.open_model))]
+    assert [(o.order_id, o.price, o.side) for o in rows] == [(outcomes[0].order_id, price, Side.BUY)]

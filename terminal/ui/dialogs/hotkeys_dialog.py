@@ -119,7 +119,8 @@ class HotkeysDialog(QDialog):
             shown = QKeySequence(keys).toString(QKeySequence.NativeText)
             self._say(f"{shown} is already used by “{self._labels[holder]}”. "
                       f"Clear it there first, or choose another key.", error=True)
-            self.editor.setKeySequence(QKeySequence(self._bindings[action_id]))
+            if action_id == self.current_action():
+                self.editor.setKeySequence(QKeySequence(self._bindings[action_id]))
             return False
         self._bindings[action_id] = keys
         row = self._ids.index(action_id)
