@@ -106,6 +106,38 @@ async def start_session(context) -> bool:
     return ok
 
 
+async def show_sample_trading(window, context) -> None:
+    """For --screenshot: a few paper orders so every panel shows what it looks like in use."""
+    from terminal.domain import OrderRequest, OrderType, Product, Side
+    from terminal.domain.validation import round_to_tick
+
+    watch = window.panels["market_watch"]
+    keys = watch.keys()
+    stock = next((k for k in keys if context.market.instrument(k) and context.market.instrument(k).is_tradeable), None)
+    if stock:
+        watch.select_key(stock)
+    catalog = context.market.catalog
+    expiries = catalog.expiries("NIFTY")
+    if not expiries:
+        return
+    index = (await context.runner.run(context.session.broker.quotes, ["NSE:26000"]))[0].ltp
+    chain = catalog.option_chain("NIFTY", expiries[0])
+    strike, call, put = min(chain, key=lambda row: abs(row[0] - index))
+    account = context.account
+    for option, side in ((call, Side.BUY), (put, Side.SELL)):
+        quote = (await context.runner.run(context.session.broker.quotes, [option.key]))[0]
+        price = quote.best_ask if side is Side.BUY else quote.best_bid
+        await context.orders.place(OrderRequest(account, option.key, side, option.lot_size, OrderType.LIMIT,
+                                                Product.NRML, price=price or quote.ltp))
+    future = catalog.futures("NIFTY")[0]
+    quote = (await context.runner.run(context.session.broker.quotes, [future.key]))[0]
+    resting = round_to_tick(quote.ltp * 97 // 100, future.tick_size)
+    await context.orders.place(OrderRequest(account, future.key, Side.BUY, future.lot_size, OrderType.LIMIT,
+                                            Product.NRML, price=resting))
+    await context.session.refresh_all()
+    window.open_order_entry(Side.BUY, stock)
+
+
 def shutdown(context) -> None:
     context.session.stop()
     context.runner.shutdown()
@@ -146,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
 
     broker_name = "paper" if args.screenshot else (args.broker or settings.get("broker", "paper"))
     broker = create_broker(broker_name, settings, seed=args.seed, ticks_per_second=args.ticks_per_second)
-    context = create_context(broker, settings)
+    journal = None
+    if args.screenshot:  # a picture for docs: nothing of it goes into the user's journal
+        from terminal.storage.journal import OrderJournal
+
+        journal = OrderJournal(":memory:")
+    context = create_context(broker, settings, journal)
     window = MainWindow(context)
     window.persist_layout = not args.screenshot
     window.show()
@@ -154,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = 0
 
     if args.screenshot:
+        context.session.ready.connect(lambda: spawn(show_sample_trading(window, context)))
+
         def take_screenshot() -> None:
             nonlocal exit_code
             path = args.screenshot

@@ -76,13 +76,24 @@ class InstrumentCatalog:
         words = _WORD.findall(text.lower())
         if not words:
             return []
-        found = []
+        # Exact symbol/underlying words rank first ("nifty" before "banknifty"), then prefixes,
+        # then any substring; within a rank the master's order (kind, expiry, strike) holds.
+        ranked: tuple[list[Instrument], list[Instrument], list[Instrument]] = ([], [], [])
         for instrument, haystack in zip(self._search_rows, self._search_text):
             if all(word in haystack for word in words):
-                found.append(instrument)
-                if len(found) >= limit:
+                ranked[self._match_rank(instrument, words[0])].append(instrument)
+                if len(ranked[0]) >= limit:
                     break
-        return found
+        return (ranked[0] + ranked[1] + ranked[2])[:limit]
+
+    @staticmethod
+    def _match_rank(instrument: Instrument, first_word: str) -> int:
+        names = (instrument.underlying.lower(), instrument.trading_symbol.lower(), instrument.name.lower())
+        if any(name == first_word or name.split(" ")[0] == first_word for name in names):
+            return 0
+        if any(name.startswith(first_word) for name in names):
+            return 1
+        return 2
 
     # --- derivatives ------------------------------------------------------------------------------
     def underlyings_with_options(self) -> list[str]:

@@ -31,6 +31,14 @@ def format_price(paise: int | None) -> str:
     return f"{sign}{group_indian(rupees)}.{frac:02d}"
 
 
+def format_rupees(paise: int | None, signed: bool = False) -> str:
+    """'₹1,23,456.00'; with ``signed`` the sign goes before the symbol: '+₹500.00', '-₹1,234.50'."""
+    if paise is None:
+        return ""
+    sign = "-" if paise < 0 else ("+" if signed and paise > 0 else "")
+    return f"{sign}₹{format_price(abs(paise))}"
+
+
 def group_indian(number: int) -> str:
     """Indian digit grouping: 10000000 -> '1,00,00,000' (last three, then pairs)."""
     sign = "-" if number < 0 else ""

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QWidget
 
 from terminal import __version__
 from terminal.domain import Side
-from terminal.domain.money import format_price
+from terminal.domain.money import format_rupees
 from terminal.services.background import spawn
 from terminal.ui import theme
+from terminal.ui.chart_docks import ChartDocks
 from terminal.ui.context import TerminalContext
 from terminal.ui.hotkeys import KEYMAP, effective_bindings, overrides_from
 from terminal.ui.panels.funds import FundsPanel
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         self._build_panels()
         self._default_state = self.saveState()
+        self.charts = ChartDocks(self, context)
         self._build_actions()
         self._build_menus()
         self._build_status_bar()
@@ -110,6 +112,7 @@ class MainWindow(QMainWindow):
             "funds": lambda: self.show_panel("funds"),
             "log": lambda: self.show_panel("log"),
             "search": self.focus_search,
+            "chart": self.open_chart_of_selection,
             "cancel_all": self.cancel_all_orders,
             "square_off_all": self.square_off_all,
             "refresh": lambda: spawn(self.context.session.refresh_all()),
@@ -169,6 +172,12 @@ class MainWindow(QMainWindow):
 
     def open_order_entry(self, side: Side, key: str | None = None, quantity: int | None = None,
                          price: int | None = None) -> None:
+        entry = self.panels["order_entry"]
+        focus = QApplication.focusWidget()
+        if key is None and focus is not None and entry.isAncestorOf(focus):
+            if entry.side is not side and entry.modifying is None:
+                entry.toggle_side()  # F1/F2 inside the form switch buy/sell and keep what was typed
+            return
         key = key or self.selected_key()
         if key is None:
             self.context.messages.warning("Select an instrument in the market watch first.",
@@ -183,32 +192,22 @@ class MainWindow(QMainWindow):
         if key:
             depth.set_instrument(key)
 
+    def open_chart_of_selection(self) -> None:
+        key = self.selected_key()
+        if key is None:
+            self.context.messages.warning("Select an instrument to chart first.", "Press Ctrl+F to find one.")
+            return
+        self.charts.open(key)
+
     def focus_search(self) -> None:
         watch = self.show_panel("market_watch", focus=False)
         watch.focus_search()
 
-    def _confirm(self, setting: str, title: str, text: str) -> bool:
-        if not self.context.settings.get("confirm", {}).get(setting, True):
-            return True
-        answer = QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
-
     def cancel_all_orders(self) -> None:
-        orders = self.context.portfolio.open_orders(self.context.account)
-        if not orders:
-            self.context.messages.info("There are no open orders to cancel.")
-            return
-        if self._confirm("cancel_all", "Cancel all orders", f"Cancel all {len(orders)} open orders?"):
-            spawn(self.context.orders.cancel_all(orders))
+        self.show_panel("order_book", focus=False).cancel_all()
 
     def square_off_all(self) -> None:
-        positions = [p for p in self.context.portfolio.positions(self.context.account) if p.is_open]
-        if not positions:
-            self.context.messages.info("There are no open positions to square off.")
-            return
-        if self._confirm("square_off", "Square off all",
-                         f"Square off all {len(positions)} open positions at market?"):
-            spawn(self.context.orders.square_off(positions))
+        self.show_panel("positions", focus=False).square_off_all()
 
     def _connect_requests(self) -> None:
         requests = self.context.requests
@@ -218,6 +217,16 @@ class MainWindow(QMainWindow):
         requests.depth_requested.connect(lambda key: (self.show_panel("market_depth", focus=False),
                                                       self.panels["market_depth"].set_instrument(key)))
         requests.instrument_selected.connect(self.panels["market_depth"].set_instrument)
+        requests.chart_requested.connect(self.charts.open)
+        # Charts need the instrument master, which arrives after login; then the saved ones reopen.
+        self.context.session.ready.connect(self._restore_charts)
+
+    def _restore_charts(self) -> None:
+        self.charts.restore()
+        layout = self.context.settings.get("layout", {}) or {}
+        state = layout.get("state")
+        if state and self.charts.charts:
+            self.restoreState(QByteArray(base64.b64decode(state)))  # place the reopened chart docks
 
     def open_modify(self, order) -> None:
         entry = self.show_panel("order_entry", focus=False)
@@ -296,7 +305,7 @@ class MainWindow(QMainWindow):
             ltp = market.ltp(position.instrument_key)
             total += position.total_pnl(ltp if ltp is not None else position.average_price)
         colour = theme.current().positive if total >= 0 else theme.current().negative
-        self._mtm_label.setText(f"MTM: <span style='color:{colour}'>₹ {format_price(total)}</span>")
+        self._mtm_label.setText(f"MTM: <span style='color:{colour}'>{format_rupees(total, signed=True)}</span>")
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if self.persist_layout:

@@ -76,8 +76,9 @@ QStatusBar {{ background: {theme.alt_base}; color: {theme.muted}; border-top: 1p
 QStatusBar QLabel {{ padding: 0 6px; }}
 QTabBar::tab {{ background: {theme.alt_base}; color: {theme.muted}; padding: 3px 10px; border: 1px solid {theme.border}; }}
 QTabBar::tab:selected {{ background: {theme.base}; color: {theme.text}; }}
-QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ background: {theme.base}; border: 1px solid {theme.border};
+QLineEdit, QComboBox {{ background: {theme.base}; border: 1px solid {theme.border};
     padding: 2px 4px; border-radius: 2px; }}
+QSpinBox, QDoubleSpinBox {{ border: 1px solid {theme.border}; padding: 1px 2px; border-radius: 2px; }}
 QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{ border: 1px solid {theme.highlight}; }}
 QPushButton {{ background: {theme.alt_base}; border: 1px solid {theme.border}; padding: 3px 10px; border-radius: 2px; }}
 QPushButton:hover {{ border-color: {theme.highlight}; }}

@@ -118,3 +118,17 @@ def test_modification_checks_the_new_values():
     mod = OrderModification(price=12_347)
     assert [p.field for p in check_modification(mod, OrderType.LIMIT, NIFTY_CE, 12_345, 0, Side.BUY)] == ["price"]
     assert check_modification(OrderModification(quantity=130), OrderType.LIMIT, NIFTY_CE, 12_345, 0, Side.BUY) == []
+
+
+def test_search_ranks_exact_underlying_before_substrings():
+    from terminal.domain.catalog import InstrumentCatalog
+
+    bank = Instrument(Exchange.NFO, "1", "BANKNIFTY25NOVFUT", InstrumentKind.FUTURE, underlying="BANKNIFTY",
+                      expiry=datetime(2025, 11, 25, tzinfo=timezone.utc), lot_size=30)
+    nifty = Instrument(Exchange.NFO, "2", "NIFTY25NOVFUT", InstrumentKind.FUTURE, underlying="NIFTY",
+                       expiry=datetime(2025, 11, 25, tzinfo=timezone.utc), lot_size=65)
+    catalog = InstrumentCatalog([bank, nifty, NIFTY_CE, RELIANCE])
+    assert catalog.search("nifty fut")[:2] == [nifty, bank]
+    assert catalog.search("nifty 24500 ce") == [NIFTY_CE]
+    assert catalog.search("reli") == [RELIANCE]
+    assert catalog.search("") == []

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from terminal.domain.money import format_percent, format_price, format_quantity
+from terminal.domain.money import format_percent, format_price, format_quantity, format_rupees  # noqa: F401
 from terminal.ui import theme
 
 LEFT = Qt.AlignLeft | Qt.AlignVCenter
@@ -45,6 +45,7 @@ class Column:
     colour: Callable[[Any], str | None] | None = None
     tooltip: Callable[[Any], str] | None = None
     width: int = 0  # preferred width in pixels; 0 lets the view size it
+    background: Callable[[Any], str | None] | None = None  # this cell's background from the row
 
 
 def price_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
@@ -90,14 +91,6 @@ def format_signed_price(paise: int | None) -> str:
     if paise is None:
         return ""
     return ("+" if paise > 0 else "") + format_price(paise)
-
-
-def format_rupees(paise: int | None, signed: bool = False) -> str:
-    """'₹1,23,456.00'; with ``signed`` the sign goes before the symbol: '+₹500.00', '-₹1,234.50'."""
-    if paise is None:
-        return ""
-    sign = "-" if paise < 0 else ("+" if signed and paise > 0 else "")
-    return f"{sign}₹{format_price(abs(paise))}"
 
 
 def sign_colour(value: Any) -> str | None:
@@ -153,8 +146,13 @@ class KeyedTableModel(QAbstractTableModel):
         if role == Qt.ForegroundRole and column.colour is not None:
             colour = column.colour(column.value(row))
             return self._brush(colour) if colour else None
-        if role == Qt.BackgroundRole and self.background_of is not None:
-            colour = self.background_of(row)
+        if role == Qt.BackgroundRole:
+            if column.background is not None:
+                colour = column.background(row)
+            elif self.background_of is not None:
+                colour = self.background_of(row)
+            else:
+                return None
             return self._brush(colour) if colour else None
         if role == Qt.ToolTipRole and column.tooltip is not None:
             return column.tooltip(row) or None

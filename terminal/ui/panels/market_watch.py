@@ -21,7 +21,7 @@ from terminal.ui.widgets.table_view import TradingTableView
 
 FLASH_SECONDS = 0.4  # how long a row stays tinted after its LTP moved
 FLASH_CHECK_MS = 100  # how often expired flashes are cleared (one timer for the whole table)
-FLASH_ALPHA = "55"  # hex alpha of the flash tint over the row
+FLASH_ALPHA = "70"  # hex alpha of the flash tint over the LTP cell
 
 
 @dataclass(slots=True)
@@ -51,8 +51,7 @@ class MarketWatchPanel(QWidget):
 
         self.search = InstrumentSearch(lambda: self.market.catalog, self)
         self.search.instrument_chosen.connect(self.add_instrument)
-        self.model = KeyedTableModel(self._columns(), key_of=lambda row: row.key, background_of=self._flash_colour,
-                                     parent=self)
+        self.model = KeyedTableModel(self._columns(), key_of=lambda row: row.key, parent=self)
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
@@ -100,7 +99,7 @@ class MarketWatchPanel(QWidget):
 
         return [
             Column("Symbol", self._symbol, align=LEFT, tooltip=self._symbol_tooltip, width=170),
-            price_column("LTP", field("ltp"), width=82),
+            price_column("LTP", field("ltp"), width=82, background=self._flash_colour),  # flashes on change
             signed_price_column("Chg", change, width=70),
             percent_column("Chg %", change_percent, width=64),
             price_column("Bid", depth("bids", "price"), width=82),
