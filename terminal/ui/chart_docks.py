@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from terminal.brokers.base import BrokerError
 from terminal.domain import OrderModification, OrderType, Side
@@ -20,6 +20,7 @@ from terminal.domain.money import format_price
 from terminal.services.background import spawn
 from terminal.ui.context import TerminalContext
 from terminal.ui.panels.chart import ChartPanel
+from terminal.ui.widgets.confirm import ask_yes_no
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +134,9 @@ class ChartDocks(QObject):
         is_trigger = order.order_type in (OrderType.SL_M,)
         what = "trigger" if is_trigger else "price"
         if self.context.settings.get("confirm", {}).get("modify_from_chart", True):
-            answer = QMessageBox.question(
-                self.window, "Modify order",
-                f"Move the {what} of {order.side.value} {order.quantity} {order.trading_symbol} "
-                f"from {format_price(order.trigger_price if is_trigger else order.price)} to {format_price(price)}?",
-                QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-            if answer != QMessageBox.Yes:
+            question = (f"Move the {what} of {order.side.value} {order.quantity} {order.trading_symbol} from "
+                        f"{format_price(order.trigger_price if is_trigger else order.price)} to {format_price(price)}?")
+            if not ask_yes_no(self.window, "Modify order", question):
                 self._show_orders()  # the dragged line springs back
                 return
         modification = OrderModification(trigger_price=price) if is_trigger else OrderModification(price=price)

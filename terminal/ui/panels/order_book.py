@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from terminal.domain import Order, OrderStatus
 from terminal.domain.money import format_quantity
 from terminal.services.background import spawn
 from terminal.ui import theme
 from terminal.ui.context import TerminalContext
+from terminal.ui.widgets.confirm import ask_yes_no
 from terminal.ui.models.table_model import (
     CENTER, Column, KeyedTableModel, format_time_ist, price_column, side_colour,
 )
@@ -160,8 +161,7 @@ class OrderBookPanel(QWidget):
         self.last_task = spawn(self.context.orders.cancel_all(orders))
 
     def confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+        return ask_yes_no(self, title, text)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.open_table and event.type() == QEvent.KeyPress and event.key() == Qt.Key_Delete:

@@ -6,12 +6,13 @@ import asyncio
 from collections import defaultdict
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from terminal.domain import InstrumentKey, Position
 from terminal.services.background import spawn
 from terminal.ui import theme
 from terminal.ui.context import TerminalContext
+from terminal.ui.widgets.confirm import ask_yes_no
 from terminal.ui.models.table_model import (
     Column, KeyedTableModel, format_rupees, price_column, quantity_column, sign_colour, signed_price_column,
 )
@@ -162,8 +163,7 @@ class PositionsPanel(QWidget):
         return self.confirm(title, text)
 
     def confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+        return ask_yes_no(self, title, text)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table and event.type() == QEvent.KeyPress and event.key() == Qt.Key_Delete:
