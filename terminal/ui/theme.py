@@ -78,8 +78,8 @@ QTabBar::tab {{ background: {theme.alt_base}; color: {theme.muted}; padding: 3px
 QTabBar::tab:selected {{ background: {theme.base}; color: {theme.text}; }}
 QLineEdit, QComboBox {{ background: {theme.base}; border: 1px solid {theme.border};
     padding: 2px 4px; border-radius: 2px; }}
-QSpinBox, QDoubleSpinBox {{ border: 1px solid {theme.border}; padding: 1px 2px; border-radius: 2px; }}
-QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{ border: 1px solid {theme.highlight}; }}
+/* Spin boxes keep Fusion's own look: any style rule on them makes Qt drop the arrows. */
+QLineEdit:focus, QComboBox:focus {{ border: 1px solid {theme.highlight}; }}
 QPushButton {{ background: {theme.alt_base}; border: 1px solid {theme.border}; padding: 3px 10px; border-radius: 2px; }}
 QPushButton:hover {{ border-color: {theme.highlight}; }}
 QToolTip {{ background: {theme.base}; color: {theme.text}; border: 1px solid {theme.border}; }}

@@ -55,7 +55,7 @@ def test_explicit_price_and_equity_products(panel, ctx):
     panel.open_order(Side.BUY, RELIANCE, price=1545_10)
     assert panel.price.paise() == 1545_10
     assert [panel.product.itemText(i) for i in range(panel.product.count())] == ["MIS", "CNC"]
-    assert panel.units_label.text() == "× 1 = 1 units"
+    assert panel.units_label.text() == "× 1 = 1 unit"
 
 
 def test_up_and_down_keys_step_one_tick(panel, qtbot):

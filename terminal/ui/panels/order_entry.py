@@ -402,7 +402,8 @@ class OrderEntryPanel(QWidget):
 
     def _refresh(self, *_args) -> None:
         lot = self.instrument.lot_size if self.instrument else 1
-        self.units_label.setText(f"× {format_quantity(lot)} = {format_quantity(self.quantity_units())} units")
+        units = self.quantity_units()
+        self.units_label.setText(f"× {format_quantity(lot)} = {format_quantity(units)} unit{'' if units == 1 else 's'}")
         self._refresh_market()
         self._show_problems(self.problems() if self.instrument is not None else [])
 
