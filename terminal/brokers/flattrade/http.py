@@ -1,0 +1,153 @@
+"""The PiConnect REST transport: ``jData=<json>&jKey=<token>`` posts and the error envelope.
+
+Transport only: it knows the envelope, not the meaning of any route. Every value is sent as a
+string, and string values are form-escaped (``quote_plus``) because the server form-decodes
+the body: an unescaped "&" in a symbol (M&M-EQ) or a remark would cut the request short.
+Errors map to the terminal's types: "Session Expired" -> SessionExpiredError, "exceeds Limit"
+-> RateLimitedError, "no data" -> an empty list for book routes. Order routes are never
+retried; read-only routes are retried once after a network failure or a rate-limit reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from urllib.parse import quote_plus
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from terminal.brokers.base import (
+    BrokerError, NetworkError, OrderOutcomeUnknown, RateLimitedError, SessionExpiredError,
+)
+from terminal.brokers.ratelimit import RateLimits
+
+log = logging.getLogger(__name__)
+
+# Published limits: order routes 10/s and 40/min; every other route 40/s and 200/min.
+RATE_LIMITS = {"orders": (10, 40), "other": (40, 200)}
+ORDER_ROUTES = frozenset({"PlaceOrder", "ModifyOrder", "CancelOrder", "ExitSNOOrder", "ProductConversion",
+                          "PlaceGTTOrder", "ModifyGTTOrder", "CancelGTTOrder", "PlaceOCOOrder",
+                          "ModifyOCOOrder", "CancelOCOOrder"})
+_NO_DATA = re.compile(r"no\s*data", re.IGNORECASE)
+_RATE = re.compile(r"exceeds\s+limit", re.IGNORECASE)
+_READ_RETRY_DELAY = 0.5  # seconds before the one retry of a read-only call
+
+
+class NorenError(BrokerError):
+    """A ``Not_Ok`` reply; ``emsg`` is the server's text."""
+
+    def __init__(self, emsg: str, route: str):
+        super().__init__(f"{route}: {emsg}")
+        self.emsg = emsg
+        self.route = route
+
+
+def encode_body(data: dict, token: str | None) -> str:
+    """The literal request body. Values become strings; strings are form-escaped."""
+    fields = {k: quote_plus(str(v)) for k, v in data.items() if v is not None}
+    body = "jData=" + json.dumps(fields, separators=(",", ":"))
+    if token is not None:
+        body += "&jKey=" + token
+    return body
+
+
+def is_no_data(emsg: str) -> bool:
+    return bool(_NO_DATA.search(emsg or ""))
+
+
+def check_reply(reply, route: str, *, list_route: bool = False):
+    """The payload of a parsed reply, or the matching error. ``list_route``: "no data" means []."""
+    if isinstance(reply, list):
+        return reply
+    if not isinstance(reply, dict):
+        raise BrokerError(f"{route}: unexpected reply {str(reply)[:120]!r}")
+    stat = str(reply.get("stat", ""))
+    if stat.lower() == "ok":
+        return reply
+    emsg = str(reply.get("emsg") or reply.get("dmsg") or "no error text")
+    if emsg.lower().startswith("session expired"):
+        raise SessionExpiredError(f"Flattrade: {emsg}")
+    if _RATE.search(emsg):
+        raise RateLimitedError(f"Flattrade: {emsg}")
+    if list_route and is_no_data(emsg):
+        return []
+    raise NorenError(emsg, route)
+
+
+class NorenHttp:
+    """Posts to ``{rest_url}{Route}``; thread-safe (one requests.Session behind a lock-free pool)."""
+
+    def __init__(self, rest_url: str, *, timeout: float = 10.0, limits: RateLimits | None = None,
+                 session: requests.Session | None = None):
+        self.rest_url = rest_url if rest_url.endswith("/") else rest_url + "/"
+        self.timeout = timeout
+        self.limits = limits or RateLimits(RATE_LIMITS)
+        self._session = session or requests.Session()
+        self._token: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        with self._lock:
+            self._token = value
+
+    def post(self, route: str, data: dict, *, list_route: bool = False, authenticated: bool = True):
+        """Send ``data`` to ``route`` and return the checked reply (dict or list)."""
+        if authenticated and not self._token:
+            raise SessionExpiredError("Not logged in to Flattrade.")
+        is_order = route in ORDER_ROUTES
+        attempts = 1 if is_order else 2
+        for attempt in range(attempts):
+            try:
+                return self._post_once(route, data, is_order, list_route, authenticated)
+            except (NetworkError, RateLimitedError) as exc:
+                if isinstance(exc, OrderOutcomeUnknown) or attempt == attempts - 1:
+                    raise
+                log.info("Flattrade %s failed (%s); retrying once", route, exc)
+                time.sleep(_READ_RETRY_DELAY)
+        raise AssertionError("unreachable")
+
+    def _post_once(self, route: str, data: dict, is_order: bool, list_route: bool, authenticated: bool):
+        self.limits.acquire("orders" if is_order else "other")
+        body = encode_body(data, self._token if authenticated else None)
+        url = self.rest_url + route
+        try:
+            response = self._session.post(url, data=body, timeout=self.timeout,
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        except requests.RequestException as exc:
+            if is_order and not _never_sent(exc):
+                raise OrderOutcomeUnknown(f"Flattrade {route}: no reply ({exc.__class__.__name__})") from exc
+            raise NetworkError(f"Flattrade {route}: {exc.__class__.__name__}: {exc}") from exc
+        try:
+            reply = response.json()
+        except ValueError:
+            message = f"Flattrade {route}: HTTP {response.status_code}, not JSON: {response.text[:120]!r}"
+            if is_order and response.status_code >= 500:
+                raise OrderOutcomeUnknown(message) from None
+            raise NetworkError(message) from None
+        return check_reply(reply, route, list_route=list_route)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request surely never reached the server (refused or timed out connecting)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (NewConnectionError, ConnectionRefusedError)):
+            return True
+        pending += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return False
