@@ -1,5 +1,9 @@
 """Placing, modifying and cancelling orders: validated, journaled, sent off the UI thread.
 
+Before anything is journaled, the pre-trade risk check runs (services/risk.py): a violation is
+a message with a hint and nothing is sent; a softer finding (a big order, a stale quote) is put
+to the trader through the optional ``confirm`` callback the UI sets.
+
 Every intent is written to the journal (on the pool thread, so the UI never waits on the disk)
 before the broker call, and its outcome after. Nothing here retries a place, modify or cancel:
 when the reply is lost the order is looked up by its client tag in the broker's order book,
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -21,10 +26,12 @@ from terminal.domain import (
     Order, OrderModification, OrderRequest, OrderType, Position, Side, new_client_tag, slice_order,
 )
 from terminal.domain.money import format_price, format_quantity
-from terminal.domain.validation import check_modification, check_order
+from terminal.domain.validation import Problem, check_modification, check_order
 from terminal.services.background import BackgroundRunner
+from terminal.services.kill_switch import EntryLock
 from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
+from terminal.services.risk import RiskCheck, RiskLimits
 from terminal.storage.journal import JournalState, OrderJournal
 
 log = logging.getLogger(__name__)
@@ -50,7 +57,7 @@ class OrderService(QObject):
     intent_state_changed = Signal(str, str)  # tag, "sending" | "sent" | "rejected" | "unknown, checking" | ...
 
     def __init__(self, broker: Broker, market: MarketStore, journal: OrderJournal,
-                 runner: BackgroundRunner, messages: MessageLog, parent=None):
+                 runner: BackgroundRunner, messages: MessageLog, parent=None, *, risk: RiskCheck | None = None):
         super().__init__(parent)
         self.broker = broker
         self.market = market  # for the instrument master, which arrives after login
@@ -58,10 +65,20 @@ class OrderService(QObject):
         self.runner = runner
         self.messages = messages
         self.allow_freeze_slicing = True
+        # Default limits and an entry lock on disk, so that a service built without settings is still safe.
+        self.risk = risk or RiskCheck(RiskLimits(), market, lock=EntryLock())
+        #: Set by the UI: ask the trader a yes/no question (the text says what and why); None = never ask.
+        self.confirm: Callable[[str], Awaitable[bool]] | None = None
+        self._in_flight = 0  # slices between the risk check and the broker's answer
 
     # --- place ----------------------------------------------------------------------------------
-    async def place(self, request: OrderRequest) -> list[Outcome]:
-        """Validate, slice above the freeze quantity, journal and send. Returns one Outcome a slice."""
+    async def place(self, request: OrderRequest, *, exit_only: bool = False) -> list[Outcome]:
+        """Validate, check risk, slice above the freeze quantity, journal and send.
+
+        Returns one Outcome a slice, or [] when nothing was sent (invalid, refused by a risk limit,
+        or declined at confirmation). ``exit_only``: the order closes a position (square-off), so
+        the entry limits and the entry lock do not apply.
+        """
         instrument = self.market.catalog.get(request.instrument_key)
         if instrument is None:
             self.messages.error(f"Unknown instrument {request.instrument_key}.",
@@ -73,11 +90,38 @@ class OrderService(QObject):
                 self.messages.error(f"{instrument.display_name}: {problem.message}", problem.hint)
             return []
         slices = slice_order(request, instrument) if self.allow_freeze_slicing else [request]
+        if not await self._passes_risk(request, instrument, len(slices), exit_only):
+            return []
         if len(slices) > 1:
             self.messages.info(
                 f"{instrument.display_name}: {format_quantity(request.quantity)} is above the freeze limit; "
                 f"sending {len(slices)} orders of " + " + ".join(format_quantity(s.quantity) for s in slices) + ".")
-        return list(await asyncio.gather(*(self._place_one(s, instrument.display_name) for s in slices)))
+        self._in_flight += len(slices)
+        try:
+            return list(await asyncio.gather(*(self._place_one(s, instrument.display_name) for s in slices)))
+        finally:
+            self._in_flight -= len(slices)
+
+    async def _passes_risk(self, request: OrderRequest, instrument, slices: int, exit_only: bool) -> bool:
+        """Run the pre-trade risk check; report what it found; ask the trader where it wants asking."""
+        verdict = self.risk.check(request, instrument, slices=slices, in_flight=self._in_flight, exit_only=exit_only)
+        if not verdict.allowed:
+            for problem in verdict.problems:
+                self.messages.error(f"Not sent: {problem.message}", problem.hint)
+            return False
+        for warning in verdict.warnings:
+            self.messages.warning(warning.message, warning.hint)
+        # A square-off was confirmed (or ordered by the kill switch) before it got here: no second question.
+        if verdict.confirmations and self.confirm is not None and not exit_only:
+            try:
+                agreed = await self.confirm("\n".join(verdict.confirmations))
+            except Exception:  # a broken dialog must not send an order nobody agreed to
+                log.exception("Confirmation failed for %s", request.tag)
+                agreed = False
+            if not agreed:
+                self.messages.info(f"Not sent: {instrument.display_name} order declined at confirmation.")
+                return False
+        return True
 
     async def _place_one(self, request: OrderRequest, name: str) -> Outcome:
         self.intent_state_changed.emit(request.tag, "sending")
@@ -164,6 +208,11 @@ class OrderService(QObject):
             return False
         problems = check_modification(modification, order.order_type, instrument, order.price,
                                       order.trigger_price, order.side)
+        lock = self.risk.lock
+        if (modification.quantity is not None and modification.quantity > order.quantity and lock is not None
+                and lock.is_locked(order.account)):
+            problems.append(Problem("quantity", f"New entries are locked for today: {lock.reason(order.account)}.",
+                                    "An open order may be reduced or cancelled, not increased."))
         if problems:
             for problem in problems:
                 self.messages.error(f"Modify {order.order_id}: {problem.message}", problem.hint)
@@ -212,5 +261,5 @@ class OrderService(QObject):
     async def square_off(self, positions: list[Position]) -> list[Outcome]:
         """Close each open position at market, sliced into freeze-safe orders."""
         requests = [r for r in (self.square_off_request(p) for p in positions) if r is not None]
-        results = await asyncio.gather(*(self.place(r) for r in requests))
+        results = await asyncio.gather(*(self.place(r, exit_only=True) for r in requests))
         return [outcome for outcomes in results for outcome in outcomes]

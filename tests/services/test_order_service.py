@@ -90,7 +90,7 @@ def test_a_rejection_is_journaled_with_the_reason_and_a_hint(exchange, tmp_path,
     broker = PaperBroker(exchange)
     service, journal, messages = make_service(broker, tmp_path)
     reliance = InstrumentCatalog(broker.instruments()).get("NSE:2885")
-    huge = buy(broker, reliance, lots=20_000, product=Product.CNC)  # far beyond the paper account's cash
+    huge = buy(broker, reliance, lots=2_000, product=Product.CNC)  # inside the risk limits, beyond the cash
     [outcome] = run_async(service.place(huge))
     assert outcome.state is JournalState.REJECTED and "funds" in outcome.message.lower()
     assert journal.entry(outcome.tag).state is JournalState.REJECTED
