@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from terminal.analytics.expiry import years_to_expiry
-from terminal.analytics.greeks import Greeks, black76_price, greeks
+from terminal.analytics.greeks import Greeks, black76_price, greeks, greeks_black76
 from terminal.domain.enums import OptionType, Side
 from terminal.domain.instrument import InstrumentKey
 
@@ -172,10 +172,12 @@ def short_straddle(chain: OptionChain, lots: int = 1) -> list[Leg]:
     return straddle(chain, SELL, lots)
 
 
-def strangle(chain: OptionChain, side: Side, width: int = 1, lots: int = 1) -> list[Leg]:
-    """OTM call ``width`` strikes above ATM and OTM put ``width`` strikes below, same side."""
-    _check(lots, width=width)
-    return [chain.option_leg(side, width, CE, lots), chain.option_leg(side, -width, PE, lots)]
+def strangle(chain: OptionChain, side: Side, width: int = 1, lots: int = 1, *,
+             put_width: int | None = None) -> list[Leg]:
+    """OTM call ``width`` strikes above ATM and OTM put ``put_width`` (default ``width``) below, same side."""
+    put_width = width if put_width is None else put_width
+    _check(lots, width=width, put_width=put_width)
+    return [chain.option_leg(side, width, CE, lots), chain.option_leg(side, -put_width, PE, lots)]
 
 
 def long_strangle(chain: OptionChain, width: int = 1, lots: int = 1) -> list[Leg]:
@@ -198,15 +200,18 @@ def bear_put_spread(chain: OptionChain, width: int = 1, lots: int = 1) -> list[L
     return [chain.option_leg(BUY, 0, PE, lots), chain.option_leg(SELL, -width, PE, lots)]
 
 
-def iron_condor(chain: OptionChain, distance: int = 1, wing: int = 1, lots: int = 1) -> list[Leg]:
-    """Short strangle ``distance`` strikes from ATM, hedged by long wings ``wing`` strikes further out.
+def iron_condor(chain: OptionChain, distance: int = 1, wing: int = 1, lots: int = 1, *,
+                put_distance: int | None = None) -> list[Leg]:
+    """Short strangle ``distance`` strikes from ATM (puts ``put_distance``, default the same),
+    hedged by long wings ``wing`` strikes further out.
 
     A credit; the most it can lose is the wing width less the credit.
     """
-    _check(lots, distance=distance, wing=wing)
+    put_distance = distance if put_distance is None else put_distance
+    _check(lots, distance=distance, wing=wing, put_distance=put_distance)
     return [
-        chain.option_leg(BUY, -(distance + wing), PE, lots),
-        chain.option_leg(SELL, -distance, PE, lots),
+        chain.option_leg(BUY, -(put_distance + wing), PE, lots),
+        chain.option_leg(SELL, -put_distance, PE, lots),
         chain.option_leg(SELL, distance, CE, lots),
         chain.option_leg(BUY, distance + wing, CE, lots),
     ]
@@ -233,6 +238,31 @@ def ratio_call_spread(chain: OptionChain, width: int = 1, lots: int = 1, ratio: 
     """Buy ``lots`` ATM calls, sell ``ratio × lots`` calls ``width`` strikes above: unlimited risk up."""
     _check(lots, width=width, ratio=ratio)
     return [chain.option_leg(BUY, 0, CE, lots), chain.option_leg(SELL, width, CE, ratio * lots)]
+
+
+def steps_by_delta(chain: OptionChain, option_type: OptionType, target: float, forward: float,
+                   now: datetime) -> int:
+    """How many strikes from ATM the out-of-the-money option whose |delta| is nearest ``target`` lies.
+
+    Positive (above ATM) for calls, negative (below) for puts, never 0: picking strikes "by delta"
+    (a 0.20-delta strangle) means OTM strikes. Delta is Black-76 on ``forward`` (paise) at each
+    quote's own IV; quotes without an IV are skipped. Raises StrategyError if none qualifies.
+    """
+    if not 0 < target < 1:
+        raise StrategyError(f"target delta must be between 0 and 1, got {target}")
+    years = years_to_expiry(chain.expiry, now)
+    sign = 1 if option_type is CE else -1
+    best: tuple[float, int] | None = None
+    for (strike, kind), quote in chain.options.items():
+        steps, rest = divmod(strike - chain.atm_strike, chain.strike_step)
+        if kind is not option_type or rest or steps * sign < 1 or quote.iv is None or years <= 0:
+            continue
+        delta = abs(float(greeks_black76(forward, strike, years, 0.0, quote.iv, kind is CE).delta))
+        if best is None or (abs(delta - target), abs(steps)) < best[:1] + (abs(best[1]),):
+            best = (abs(delta - target), steps)
+    if best is None:
+        raise StrategyError(f"no {option_type.value} with an implied vol to pick by delta")
+    return best[1]
 
 
 # --- order of placement ----------------------------------------------------------------------------

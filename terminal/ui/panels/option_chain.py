@@ -407,6 +407,10 @@ class OptionChainPanel(QWidget):
 
     def _header_changed(self) -> None:
         self.header_label.setText(self.header_text())
+        atm = self.chain.atm_row()
+        if self.table.current_row() < 0 and atm is not None:  # the first prices: start at the money
+            self.table.select_row(atm)
+            self._centre_on(atm)
         self.table.viewport().update()  # the spot line and the ATM/ITM shading follow the spot
 
     def header_text(self) -> str:
