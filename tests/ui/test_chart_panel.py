@@ -259,3 +259,98 @@ def test_indicator_dialog_edits_params(panel, qtbot):
     assert "slow" in dialog._error.text()  # fast must stay below slow: the dialog says so
     dialog.set_value("fast", 8)
     assert dialog.indicator().params == {"fast": 8, "slow": 26, "signal": 9}
+
+
+# --- the precomputed level-of-detail pyramid ----------------------------------------------------
+
+def _random_bars(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    c = 1000 + np.cumsum(rng.integers(-5, 6, n))
+    o = np.r_[c[:1], c[:-1]]
+    return {"open": o, "high": np.maximum(o, c) + rng.integers(0, 4, n), "low": np.minimum(o, c) - rng.integers(0, 4, n),
+            "close": c, "volume": rng.integers(0, 100, n)}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 64, 65, 1000, 4097])
+def test_pyramid_levels_equal_a_plain_merge_of_the_bars(n):
+    from terminal.ui.widgets.chart_lod import OHLCV, Pyramid
+
+    d = _random_bars(n, n)
+    pyramid = Pyramid(OHLCV)
+    pyramid.build(d)
+    rng = np.random.default_rng(n)
+    for factor in (1, 2, 4, 8, 64, 1024):
+        if factor > 1 and factor.bit_length() - 1 > len(pyramid._levels):
+            continue  # coarser than the top level: the top is used (checked below)
+        for first, stop in [(0, n), (n // 3, n), *[sorted(rng.integers(0, n + 1, 2)) for _ in range(5)]]:
+            x, runs = pyramid.runs(d, int(first), int(stop), factor)
+            if stop <= first:
+                assert len(x) == 0
+                continue
+            ref = ref_merge(d["open"], d["high"], d["low"], d["close"], first, stop, factor)
+            assert [tuple(map(float, r)) for r in ref] == [
+                (float(x[i]), *(float(runs[k][i]) for k in ("open", "high", "low", "close"))) for i in range(len(x))]
+            volume = [sum(d["volume"][g:min(g + factor, n)]) for g in range((first // factor) * factor, stop, factor)]
+            assert runs["volume"].tolist() == volume
+    x, runs = pyramid.runs(d, 0, n, 1 << 40)  # zoomed out past everything: one run of all bars
+    assert len(x) == 1 and runs["high"][0] == d["high"].max() and runs["volume"][0] == d["volume"].sum()
+
+
+@pytest.mark.parametrize("n,first_changed", [(2, 1), (100, 99), (100, 37), (1025, 1024), (1024, 1000), (7, 6)])
+def test_pyramid_tail_update_equals_a_full_rebuild(n, first_changed):
+    from terminal.ui.widgets.chart_lod import OHLCV, Pyramid
+
+    d = _random_bars(n, 3)
+    old = {k: v[:first_changed + 1].copy() for k, v in _random_bars(n, 4).items()}  # bars after first_changed differ
+    for k in old:
+        old[k][:first_changed] = d[k][:first_changed]
+    updated = Pyramid(OHLCV)
+    updated.build({k: v[:min(first_changed + 1, n - 1)] for k, v in old.items()})  # also grows by a bar or more
+    updated.update_tail(d, first_changed)
+    rebuilt = Pyramid(OHLCV)
+    rebuilt.build(d)
+    assert updated.count == rebuilt.count == n
+    assert len(updated._levels) == len(rebuilt._levels)
+    for a, b in zip(updated._levels, rebuilt._levels):
+        for k in OHLCV:
+            assert np.array_equal(a[k], b[k])
+
+
+def test_pyramid_line_keeps_spikes_and_gaps():
+    from terminal.ui.widgets.chart_lod import LINE, Pyramid, line_points
+
+    v = np.array([np.nan, np.nan, np.nan, np.nan, 1.0, 1.0, 9.0, 1.0, 1.0, -4.0, 1.0, 1.0])
+    pyramid = Pyramid(LINE)
+    data = {k: v for k in LINE}
+    pyramid.build(data)
+    x, runs = pyramid.runs(data, 0, len(v), 4)
+    _, y = line_points(x, runs)
+    assert np.isnan(y[:2]).all()  # no value yet: a gap, not a zero
+    assert y[2:4].max() == 9.0 and y[4:6].min() == -4.0
+
+
+def test_live_bar_repaints_only_the_forming_bar(panel, qtbot):
+    from PySide6.QtCore import QEvent, QObject
+
+    class Regions(QObject):
+        def __init__(self):
+            super().__init__()
+            self.rects = []
+
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                self.rects.extend(event.region())
+            return False
+
+    panel.grab()
+    qtbot.wait(20)
+    regions = Regions()
+    panel._view.viewport().installEventFilter(regions)
+    last = panel.bars.last()
+    panel.apply_bar(Candle(int(minute_history().start[-1]), last.close, last.close, last.close - 5, last.close - 5, 75))
+    qtbot.waitUntil(lambda: bool(regions.rects), timeout=1000)
+    panel._view.viewport().removeEventFilter(regions)
+    area = sum(r.width() * r.height() for r in regions.rects)
+    view = panel._view.viewport()
+    assert 0 < area < 0.5 * view.width() * view.height()
+    assert max(r.right() for r in regions.rects) >= view.width() - 1  # the forming bar and the price axis

@@ -10,6 +10,11 @@ Keys while the chart has focus (``CHART_KEYMAP``): 1..7 timeframes (1m 3m 5m 15m
 Left/Right pan, Up/+ zoom in, Down/- zoom out, End jump to the latest bar, Home the first.
 Mouse: wheel zooms around the pointer, drag pans, right-click offers buy/sell at that price,
 order lines drag to a new price.
+
+Repaints: the view does not repaint on every item change (pyqtgraph items mark themselves
+dirty again while painting, which cost a second full paint per pan). Every change goes
+through ``_request_frame``: one paint per pan or zoom, and a live bar repaints only the
+forming bar's column, the last-price line and the price axis when the y range holds.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolBar,
-    QToolButton, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGraphicsView, QHBoxLayout, QLabel, QMenu, QSpinBox,
+    QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from terminal.analytics.candles import DAILY, CandleSeries, bucket_start, resample
@@ -39,7 +44,7 @@ from terminal.ui.widgets.candle_plot import (
     BarsItem, BarTimeAxis, CandleItem, GridItem, LineItem, OrderLine, PriceAxis, ValueAxis, VolumeAxis, compact_count,
     horizontal_line,
 )
-from terminal.ui.widgets.chart_lod import finite_range, price_range, visible_slice
+from terminal.ui.widgets.chart_lod import padded_range
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +160,7 @@ class ChartPanel(QWidget):
                 colour = self._t.buy if order.side is Side.BUY else self._t.sell
                 line = OrderLine(order.order_id, price, text, colour, self.instrument.tick_size)
                 line.price_dropped.connect(self.order_price_drag_requested)
+                line.sigPositionChanged.connect(self._request_frame)
                 self._price_plot.addItem(line, ignoreBounds=True)
                 self._order_lines[order.order_id] = line
             else:
@@ -162,6 +168,7 @@ class ChartPanel(QWidget):
         for order_id in list(self._order_lines):
             if order_id not in keep:
                 self._price_plot.removeItem(self._order_lines.pop(order_id))
+        self._request_frame()
 
     def set_position(self, position: Position | None) -> None:
         """Draw the open position's average price (None or a flat position removes it)."""
@@ -172,11 +179,13 @@ class ChartPanel(QWidget):
             self._price_plot.removeItem(self._position_line)
             self._position_line = None
         if self._position is None:
+            self._request_frame()
             return
         p = self._position
         colour = self._t.positive if p.net_quantity > 0 else self._t.negative
         self._position_line = horizontal_line(p.average_price, self._position_text(), colour)
         self._price_plot.addItem(self._position_line, ignoreBounds=True)
+        self._request_frame()
 
     def set_timeframe(self, minutes: int) -> None:
         """Show ``minutes`` bars (one of TIMEFRAMES), resampled from the 1-minute history."""
@@ -196,6 +205,7 @@ class ChartPanel(QWidget):
         self._rebuild_indicators()
         self._arrange_panes()
         self._fit_y()
+        self._request_frame()
 
     @property
     def indicators(self) -> list[Indicator]:
@@ -274,6 +284,7 @@ class ChartPanel(QWidget):
         self._view.ci.setSpacing(0)
         self._view.ci.setContentsMargins(2, 2, 2, 2)
         self._view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._view.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -321,6 +332,8 @@ class ChartPanel(QWidget):
         self._price_plot.addItem(self._cross_h, ignoreBounds=True)
 
         self._price_plot.sigXRangeChanged.connect(self._on_x_range)
+        for plot in self._plots():
+            plot.getViewBox().sigResized.connect(self._on_x_range)  # pixels per bar changed
         self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self._update_readout()
@@ -420,20 +433,25 @@ class ChartPanel(QWidget):
         following = self._is_following()
         self._last_count = len(self._bars)
         self._lines = [ind.update_tail(self._bars, lines, index) for ind, lines in zip(self._indicators, self._lines)]
-        last = self._bars.candle(index)
-        self._candles.refresh_last(last.low, last.high, len(self._bars))
-        self._volume.refresh()
+        old_close = self._last_price_line.value()
+        self._candles.refresh_tail(index)
+        self._volume.refresh_tail(index)
         for items in self._indicator_items:
             for item in items:
-                item.refresh()
+                item.refresh_tail(index)
         self._update_last_price()
+        y_before = [p.viewRange()[1] for p in self._plots()]
         if appended:
             self._update_limits()
             if following:
-                self.pan_by_bars(1)
+                self.pan_by_bars(1)  # a full frame: the view moved
         self._fit_y()
         if self._cursor_index is None:
             self._update_readout()
+        if appended or y_before != [p.viewRange()[1] for p in self._plots()]:
+            self._request_frame()
+        else:
+            self._request_bar_frame(index, old_close)
 
     def _span_seconds(self) -> int:
         return 86_400 if self.timeframe == DAILY else self.timeframe * 60
@@ -456,6 +474,30 @@ class ChartPanel(QWidget):
         self._update_last_price()
         self._update_position_text()
         self._update_readout()
+        self._request_frame()
+
+    def _request_frame(self, *_) -> None:
+        """Schedule one repaint of the whole view (coalesced by Qt into one paint)."""
+        self._view.viewport().update()
+
+    def _request_bar_frame(self, index: int, old_close_rupees: float) -> None:
+        """Schedule a repaint of what a live bar changes when the y ranges hold: the column
+        of bars ``index - 1`` onwards through all panes and the axis on the right (the
+        forming candle, its volume, the indicators' tail, the last-price label), and the
+        last-price line's old and new rows. The rest of the chart is not repainted."""
+        viewport = self._view.viewport()
+        vb = self._price_plot.getViewBox()
+
+        def to_view(x: float, y: float) -> QPointF:
+            return self._view.mapFromScene(vb.mapViewToScene(QPointF(x, y)))
+
+        left = int(to_view(index - 1.5, 0).x()) - 2
+        viewport.update(QRect(max(left, 0), 0, viewport.width(), viewport.height()))
+        rows = [old_close_rupees, self._last_price_line.value()]
+        if self._position_line is not None:
+            rows.append(self._position_line.value())  # its label shows the P&L at the last price
+        for price in rows:
+            viewport.update(QRect(0, int(to_view(0, price).y()) - 12, viewport.width(), 24))
 
     def _update_limits(self) -> None:
         n = max(len(self._bars), 1)
@@ -518,42 +560,52 @@ class ChartPanel(QWidget):
             ci.layout.setRowStretchFactor(row, 0)
         for plot in self._plots():
             plot.setVisible(any(plot is p for p, _ in panes))
+        self._request_frame()
 
     # --- view reactions --------------------------------------------------------------------
     def _on_x_range(self, *_) -> None:
         self._fit_y()
+        self._request_frame()
 
     def _fit_y(self) -> None:
-        """Fit each pane's y range to the bars in view (not to the whole history)."""
+        """Fit each pane's y range to the bars in view (not to the whole history), from the
+        items' drawn runs: O(pixels), whatever the zoom."""
         if self._fitting:
             return
         self._fitting = True
         try:
-            lo, hi = self.visible_range()
-            first, stop = visible_slice(lo, hi, len(self._bars))
-            if stop <= first:
+            self._update_matrices()
+            prices = self._candles.visible_price_range()
+            if prices is None:
                 return
-            bars = self._bars
-            fit = price_range(bars.low, bars.high, first, stop)
+            fit = padded_range(prices[0], prices[1], 0.06)
             if fit:
                 self._price_plot.setYRange(fit[0] / 100, fit[1] / 100, padding=0)
             volume = self._volume.visible_values()
             top = float(volume.max()) if len(volume) else 0.0
             self._volume_plot.setYRange(0, max(top, 1.0) * 1.1, padding=0)
-            for ind, lines in zip(self._indicators, self._lines):
+            for ind, items in zip(self._indicators, self._indicator_items):
                 if isinstance(ind, MACD):
-                    fit = finite_range([lines["macd"] / 100, lines["signal"] / 100, lines["histogram"] / 100],
-                                       first, stop)
+                    values = [items[0].visible_values()] + [item.visible_points()[1] for item in items[1:]]
+                    values = np.concatenate(values) if values else np.empty(0)
+                    finite = values[np.isfinite(values)]
+                    fit = padded_range(float(finite.min()), float(finite.max()), 0.08) if len(finite) else None
                     if fit:
                         self._macd_plot.setYRange(*fit, padding=0)
         finally:
             self._fitting = False
+
+    def _update_matrices(self) -> None:
+        """Apply the new x range to every pane now, so the items read it before painting."""
+        for plot in self._plots():
+            plot.getViewBox().updateMatrix()
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         vb = self._price_plot.getViewBox()
         inside = any(p.isVisible() and p.getViewBox().sceneBoundingRect().contains(scene_pos) for p in self._plots())
         if not inside or not len(self._bars):
             self._set_cursor(None)
+            self._request_frame()
             return
         point = vb.mapSceneToView(scene_pos)
         index = int(round(point.x()))
@@ -562,6 +614,7 @@ class ChartPanel(QWidget):
         if in_price:
             self._cross_h.setValue(point.y())
         self._set_cursor(min(max(index, 0), len(self._bars) - 1), x=point.x())
+        self._request_frame()
 
     def _set_cursor(self, index: int | None, x: float | None = None) -> None:
         self._cursor_index = index

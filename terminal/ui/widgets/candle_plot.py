@@ -2,7 +2,7 @@
 bar-index time axis, the price axis and draggable order lines.
 
 Each series item draws only the visible slice, merged to at most one drawn bar per pixel
-(see chart_lod), with a handful of batched QPainter calls per frame: one drawLines and one
+(read from chart_lod's precomputed Pyramid, never a pass over the bars in view), with a handful of batched QPainter calls per frame: one drawLines and one
 drawRects per colour, fed from numpy through pyqtgraph's PrimitiveArray (one native call,
 no Python object per bar). x is the bar index; y is rupees (paise / 100) for prices.
 """
@@ -19,9 +19,7 @@ from PySide6.QtCore import QLineF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 
 from terminal.domain.money import format_price, group_indian
-from terminal.ui.widgets.chart_lod import (
-    merge_extreme, merge_factor, merge_line, merge_ohlc, merge_sum, visible_slice,
-)
+from terminal.ui.widgets.chart_lod import LINE, Pyramid, line_points, merge_factor, visible_slice
 
 IST = timezone(timedelta(hours=5, minutes=30))
 BODY_WIDTH = 0.72  # of a bar's slot
@@ -53,20 +51,53 @@ class _Batch:
 
 
 class _SeriesItem(pg.GraphicsObject):
-    """Base of the chart's items: knows the bar count and the y extent for its bounding rect."""
+    """Base of the chart's items: a per-bar source read at paint time, its level-of-detail
+    pyramid (chart_lod.Pyramid), and the y extent for the bounding rect.
+
+    ``refresh()`` rebuilds the pyramid after a history load (O(bars)); ``refresh_tail(i)``
+    after bars [i, end) changed or were added (a live bar: O(levels)).
+    """
+
+    _merges: dict[str, str] = {}
 
     def __init__(self) -> None:
         super().__init__()
         self._count = 0
         self._y_extent = (0.0, 1.0)
+        self._pyramid = Pyramid(self._merges)
         self.last_draw_count = 0  # drawn bars of the last paint (for tests and the bench)
         self.last_factor = 1
+
+    def _data(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _extent(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        self._pyramid.build(self._data())
+        self._set_extent(self._pyramid.count, *self._extent())
+
+    def refresh_tail(self, first_changed: int) -> None:
+        self._pyramid.update_tail(self._data(), first_changed)
+        self._set_extent(self._pyramid.count, *self._extent())
+
+    def _top(self, name: str, how) -> float:
+        """``how`` (np.nanmin / np.nanmax) of a column over all bars, from the top level."""
+        data = self._data()
+        x, runs = self._pyramid.runs(data, 0, self._pyramid.count, 1 << 62)
+        column = runs[name]
+        if not len(column) or not np.isfinite(column).any():
+            return np.nan
+        return float(how(column))
 
     def boundingRect(self) -> QRectF:
         lo, hi = self._y_extent
         return QRectF(-0.5, lo, max(self._count, 1), max(hi - lo, 1e-9))
 
     def _set_extent(self, count: int, lo: float, hi: float) -> None:
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi = 0.0, 1.0
         if (count, (lo, hi)) != (self._count, self._y_extent):
             self.prepareGeometryChange()
             self._count, self._y_extent = count, (lo, hi)
@@ -82,10 +113,19 @@ class _SeriesItem(pg.GraphicsObject):
         factor = merge_factor(per_pixel)
         return first, stop, factor, factor / per_pixel
 
+    def visible_runs(self) -> tuple[np.ndarray, dict[str, np.ndarray], int, float]:
+        """(x centres, merged columns, factor, pixels per drawn bar) of the current view:
+        a slice of the pyramid, O(drawn bars) whatever the zoom."""
+        first, stop, factor, px = self._visible()
+        x, runs = self._pyramid.runs(self._data(), first, stop, factor)
+        return x, runs, factor, px
+
 
 class CandleItem(_SeriesItem):
     """Candles from paise columns; reads the arrays it is given at paint time, so a live
-    update is ``set_columns`` (or ``refresh``) plus one repaint of the visible slice."""
+    update is ``refresh_tail`` plus one repaint of the visible slice."""
+
+    _merges = {"open": "first", "high": "max", "low": "min", "close": "last"}
 
     def __init__(self, up: str, down: str) -> None:
         super().__init__()
@@ -99,38 +139,41 @@ class CandleItem(_SeriesItem):
         self._columns = columns
         self.refresh()
 
-    def refresh(self) -> None:
-        o, h, l, c = self._columns()
-        lo, hi = (float(l.min()) / 100, float(h.max()) / 100) if len(h) else (0.0, 1.0)
-        self._set_extent(len(c), lo, hi)
+    def _data(self) -> dict[str, np.ndarray]:
+        return dict(zip(("open", "high", "low", "close"), self._columns()))
+
+    def _extent(self) -> tuple[float, float]:
+        return self._top("low", np.nanmin) / 100, self._top("high", np.nanmax) / 100
 
     def refresh_last(self, low_paise: int, high_paise: int, count: int) -> None:
-        """Cheap extent update after the forming bar changed (no pass over history)."""
-        lo, hi = self._y_extent
-        self._set_extent(count, min(lo, low_paise / 100), max(hi, high_paise / 100))
+        """Kept for callers of the old API: the forming bar changed (same as refresh_tail)."""
+        self.refresh_tail(max(count - 1, 0))
+
+    def visible_price_range(self) -> tuple[float, float] | None:
+        """(lowest low, highest high) in paise of the drawn bars, from the pyramid."""
+        x, runs, _, _ = self.visible_runs()
+        if not len(x):
+            return None
+        return float(runs["low"].min()), float(runs["high"].max())
 
     def paint(self, painter: QPainter, *args) -> None:
-        first, stop, factor, px = self._visible()
+        x, runs, factor, px = self.visible_runs()
         self.last_factor = factor
-        o, h, l, c = self._columns()
-        x, o, h, l, c = merge_ohlc(o, h, l, c, first, stop, factor)
         self.last_draw_count = len(x)
         if not len(x):
             return
-        o, h, l, c = o / 100.0, h / 100.0, l / 100.0, c / 100.0
+        o, h, l, c = (runs[k] / 100.0 for k in ("open", "high", "low", "close"))
         up = c >= o
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        width = BODY_WIDTH * factor
         for mask, pen, brush in ((up, self._up_pen, self._up_brush), (~up, self._down_pen, self._down_brush)):
             xs = x[mask]
             painter.setPen(pen)
-            if px < MIN_PIXELS_FOR_BODIES:
-                self._batch.draw_lines(painter, xs, l[mask], xs, h[mask])
-                continue
-            top, bottom = np.maximum(o[mask], c[mask]), np.minimum(o[mask], c[mask])
             self._batch.draw_lines(painter, xs, l[mask], xs, h[mask])
-            painter.setBrush(brush)
-            width = BODY_WIDTH * factor
-            self._batch.draw_rects(painter, xs - width / 2, bottom, np.full(len(xs), width), top - bottom)
+            if px >= MIN_PIXELS_FOR_BODIES:  # narrower drawn bars are just high-low strokes
+                top, bottom = np.maximum(o[mask], c[mask]), np.minimum(o[mask], c[mask])
+                painter.setBrush(brush)
+                self._batch.draw_rects(painter, xs - width / 2, bottom, np.full(len(xs), width), top - bottom)
 
 
 class GridItem(pg.GraphicsObject):
@@ -171,9 +214,10 @@ class BarsItem(_SeriesItem):
     histogram (coloured by sign, runs show their extreme)."""
 
     def __init__(self, up: str, down: str, mode: str = "sum") -> None:
-        super().__init__()
         if mode not in ("sum", "extreme"):
             raise ValueError(f"unknown bar mode {mode!r}")
+        self._merges = {"value": "sum"} if mode == "sum" else {"high": "max", "low": "min"}
+        super().__init__()
         self._mode = mode
         self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
         self._rising: Callable[[np.ndarray], np.ndarray] | None = None
@@ -188,33 +232,42 @@ class BarsItem(_SeriesItem):
         self._values, self._rising = values, rising
         self.refresh()
 
-    def refresh(self) -> None:
+    def _data(self) -> dict[str, np.ndarray]:
         v = self._values()
-        finite = v[np.isfinite(v)] if len(v) and v.dtype.kind == "f" else v
-        lo = min(float(finite.min()), 0.0) if len(finite) else 0.0
-        hi = max(float(finite.max()), 0.0) if len(finite) else 1.0
-        self._set_extent(len(v), lo, hi)
+        return {"value": v} if self._mode == "sum" else {"high": v, "low": v}
+
+    def _extent(self) -> tuple[float, float]:
+        if self._mode == "sum":
+            lo, hi = self._top("value", np.nanmin), self._top("value", np.nanmax)
+        else:
+            lo, hi = self._top("low", np.nanmin), self._top("high", np.nanmax)
+        if not np.isfinite(lo):
+            return 0.0, 1.0
+        return min(lo, 0.0), max(hi, 0.0)
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray, float, int]:
+        x, runs, factor, px = self.visible_runs()
+        if self._mode == "sum":
+            return x, runs["value"], px, factor
+        top, bottom = runs["high"], runs["low"]
+        return x, np.where(np.abs(bottom) > np.abs(top), bottom, top), px, factor
 
     def visible_values(self) -> np.ndarray:
         """The drawn (merged) values of the current view, for fitting the y range."""
-        first, stop, factor, _ = self._visible()
-        merge = merge_sum if self._mode == "sum" else merge_extreme
-        return merge(self._values(), first, stop, factor)[1]
+        return self._merged()[1]
 
     def paint(self, painter: QPainter, *args) -> None:
-        first, stop, factor, px = self._visible()
-        values = self._values()
-        merge = merge_sum if self._mode == "sum" else merge_extreme
-        x, v = merge(values, first, stop, factor)
+        x, v, px, factor = self._merged()
         self.last_draw_count = len(x)
         if not len(x):
             return
         v = np.nan_to_num(np.asarray(v, dtype=np.float64))
         if self._rising is not None:
-            up = np.asarray(self._rising(np.clip(np.round(x).astype(np.int64), 0, len(values) - 1)), dtype=bool)
+            up = np.asarray(self._rising(np.clip(np.round(x).astype(np.int64), 0, self._count - 1)), dtype=bool)
         else:
             up = v >= 0
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        width = BODY_WIDTH * factor
         for mask, pen, brush in ((up, self._pens[0], self._brushes[0]), (~up, self._pens[1], self._brushes[1])):
             xs, vs = x[mask], v[mask]
             painter.setPen(pen)
@@ -222,17 +275,20 @@ class BarsItem(_SeriesItem):
                 self._batch.draw_lines(painter, xs, np.zeros(len(xs)), xs, vs)
             else:
                 painter.setBrush(brush)
-                width = BODY_WIDTH * factor
                 self._batch.draw_rects(painter, xs - width / 2, np.zeros(len(xs)), np.full(len(xs), width), vs)
 
 
 class LineItem(_SeriesItem):
-    """An indicator line over the visible slice, NaN drawn as a gap."""
+    """An indicator line over the visible slice, NaN drawn as a gap. Zoomed out, each
+    drawn column shows its run's low and high (from the pyramid), so spikes survive."""
+
+    _merges = LINE
 
     def __init__(self, colour: str, width: float = 1.2, style=Qt.PenStyle.SolidLine) -> None:
         super().__init__()
         self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
         self._pen = pg.mkPen(colour, width=width, style=style)
+        self._pen.setCosmetic(True)
         self._scale = 1.0
 
     def set_values(self, values: Callable[[], np.ndarray], scale: float = 1.0) -> None:
@@ -240,20 +296,34 @@ class LineItem(_SeriesItem):
         self._values, self._scale = values, scale
         self.refresh()
 
-    def refresh(self) -> None:
-        v = self._values()
-        finite = v[np.isfinite(v)]
-        lo, hi = (float(finite.min()) * self._scale, float(finite.max()) * self._scale) if len(finite) else (0.0, 1.0)
-        self._set_extent(len(v), lo, hi)
+    def _data(self) -> dict[str, np.ndarray]:
+        v = np.asarray(self._values(), dtype=np.float64)
+        return {"value": v, "first": v, "high": v, "low": v}
+
+    def _extent(self) -> tuple[float, float]:
+        return self._top("low", np.nanmin) * self._scale, self._top("high", np.nanmax) * self._scale
+
+    def visible_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the drawn polyline (y scaled), one point before and after the view."""
+        first, stop, factor, _ = self._visible()
+        self.last_factor = factor
+        if stop <= first:
+            return np.empty(0), np.empty(0)
+        first, stop = max(first - factor, 0), min(stop + factor, self._count)
+        x, runs = self._pyramid.runs(self._data(), first, stop, factor)
+        if factor > 1 and len(x):
+            x, y = line_points(x, runs)
+        else:
+            y = runs["value"]
+        return x, y * self._scale
 
     def paint(self, painter: QPainter, *args) -> None:
-        first, stop, factor, _ = self._visible()
-        x, y = merge_line(self._values(), first, stop, factor)
+        x, y = self.visible_points()
         self.last_draw_count = len(x)
         if len(x) < 2:
             return
-        path = pg.arrayToQPath(x, y * self._scale, connect="finite")
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, len(x) < 400)
+        path = pg.arrayToQPath(x, y, connect="finite")
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setPen(self._pen)
         painter.drawPath(path)
 

@@ -5,6 +5,10 @@ occupies [i - 0.5, i + 0.5]. When bars are narrower than a pixel, runs of ``fact
 are merged into one drawn bar (OHLC of the run), so a frame never draws more bars than the
 view has pixels. Runs are aligned to multiples of the factor, and the factor is a power of
 two, so panning and small zoom steps do not make merged bars flicker.
+
+``merge_*`` compute merged runs from the bars directly (a pass over the visible slice);
+``Pyramid`` precomputes every power-of-two level once per history load, so a frame only
+reads the few hundred runs it draws, and a live bar updates the tail of each level.
 """
 
 from __future__ import annotations
@@ -130,4 +134,131 @@ def finite_range(arrays, first: int, stop: int, pad: float = 0.08) -> tuple[floa
         return None
     lo, hi = min(lows), max(highs)
     span = hi - lo or max(abs(hi) * 0.01, 1.0)
+    return lo - span * pad, hi + span * pad
+
+
+# --- the precomputed level-of-detail pyramid --------------------------------------------------
+
+# how a column's runs merge: first value, last value, highest, lowest (NaN ignored), sum
+_REDUCERS = {
+    "first": None, "last": None,
+    "max": np.fmax, "min": np.fmin, "sum": np.add,
+}
+
+
+def _merge_pairs(values: np.ndarray, how: str) -> np.ndarray:
+    """One level up: neighbours (2i, 2i+1) merged; an odd last element stands alone."""
+    m = len(values)
+    if how == "first":
+        return values[0::2].copy()
+    if how == "last":
+        out = values[1::2]
+        return np.r_[out, values[-1:]] if m % 2 else out.copy()
+    pair = _REDUCERS[how](values[0:m - m % 2:2], values[1::2])
+    return np.r_[pair, values[-1:]] if m % 2 else pair
+
+
+class Pyramid:
+    """Merged levels of some per-bar columns for factors 2, 4, 8, ... up to one run.
+
+    ``columns`` maps a name to how its runs merge ("first", "last", "max", "min", "sum";
+    max/min ignore NaN). Level k holds runs of 2**k bars aligned to multiples of 2**k (the
+    same runs as ``run_bounds``); each level is built from the one below, so a full build is
+    O(bars) once and ``update_tail`` is O(levels + changed bars). Reading a view's runs is a
+    slice: O(drawn runs), independent of how many bars are in view.
+    """
+
+    def __init__(self, columns: dict[str, str]) -> None:
+        for how in columns.values():
+            if how not in _REDUCERS:
+                raise ValueError(f"unknown merge {how!r}")
+        self._how = dict(columns)
+        self._levels: list[dict[str, np.ndarray]] = []  # index k-1 holds factor 2**k
+        self.count = 0
+
+    def build(self, data: dict[str, np.ndarray]) -> None:
+        """Rebuild every level from the bars' columns (same length each)."""
+        self.count = self._length(data)
+        self._levels = []
+        below = data
+        length = self.count
+        while length > 1:
+            below = {name: _merge_pairs(np.asarray(below[name]), how) for name, how in self._how.items()}
+            length = len(next(iter(below.values())))
+            self._levels.append(below)
+
+    def update_tail(self, data: dict[str, np.ndarray], first_changed: int) -> None:
+        """Bring the levels up to date after bars [first_changed, end) changed or were added
+        (``data`` is the full current columns); earlier bars must be unchanged."""
+        n = self._length(data)
+        if first_changed <= 0 or n < self.count or first_changed > self.count:
+            self.build(data)
+            return
+        self.count = n
+        below, changed, length, k = data, first_changed, n, 0
+        while length > 1:
+            start = changed // 2  # first run of this level that changed
+            length = -(-length // 2)
+            if k < len(self._levels):
+                level = self._levels[k]
+                tail = {name: _merge_pairs(np.asarray(below[name][2 * start:]), how)
+                        for name, how in self._how.items()}
+                for name in self._how:
+                    old = level[name]
+                    grown = old if len(old) == length else np.resize(old, length)
+                    grown[start:] = tail[name]
+                    level[name] = grown
+            else:
+                self._levels.append({name: _merge_pairs(np.asarray(below[name]), how)
+                                     for name, how in self._how.items()})
+            below, changed, k = self._levels[k], start, k + 1
+        del self._levels[k:]
+
+    def runs(self, data: dict[str, np.ndarray], first: int, stop: int, factor: int):
+        """(x centres, {name: merged values}) of the runs of ``factor`` bars (a power of two)
+        covering bars [first, stop); ``data`` gives the bars themselves for factor 1."""
+        if stop <= first or not self.count:
+            return np.empty(0), {name: np.empty(0) for name in self._how}
+        k = max(factor, 1).bit_length() - 1
+        if 1 << k != max(factor, 1):
+            raise ValueError(f"merge factor must be a power of two, got {factor}")
+        k = min(k, len(self._levels))  # coarser than one run of everything: the top level
+        if k == 0:
+            return np.arange(first, stop, dtype=np.float64), {name: data[name][first:stop] for name in self._how}
+        factor = 1 << k
+        level = self._levels[k - 1]
+        r0, r1 = first // factor, -(-stop // factor)
+        starts = np.arange(r0, r1, dtype=np.int64) * factor
+        ends = np.minimum(starts + factor, self.count) - 1
+        return (starts + ends) / 2.0, {name: level[name][r0:r1] for name in self._how}
+
+    @staticmethod
+    def _length(data: dict[str, np.ndarray]) -> int:
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns differ in length: {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+
+
+OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+LINE = {"value": "last", "first": "first", "high": "max", "low": "min"}
+
+
+def line_points(x: np.ndarray, runs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A line's drawn points from merged runs (``LINE`` columns, for factor > 1): each run
+    gives its low and high in the order they happened (rising run: low first), at the run's
+    centre, so spikes survive zooming out. NaN runs stay gaps."""
+    rising = runs["value"] >= runs["first"]
+    xs = np.repeat(x, 2)
+    y = np.empty(2 * len(x))
+    y[0::2] = np.where(rising, runs["low"], runs["high"])
+    y[1::2] = np.where(rising, runs["high"], runs["low"])
+    return xs, y
+
+
+def padded_range(lo: float, hi: float, pad: float) -> tuple[float, float] | None:
+    """[lo, hi] with ``pad`` of the height added each side; None when not finite."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    span = hi - lo or max(abs(hi) * 0.001, 1.0)
     return lo - span * pad, hi + span * pad
