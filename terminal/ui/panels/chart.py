@@ -574,19 +574,19 @@ class ChartPanel(QWidget):
             return
         self._fitting = True
         try:
-            self._update_matrices()
-            prices = self._candles.visible_price_range()
+            view = self.visible_range()  # linked panes may not have moved yet
+            prices = self._candles.visible_price_range(view)
             if prices is None:
                 return
             fit = padded_range(prices[0], prices[1], 0.06)
             if fit:
                 self._price_plot.setYRange(fit[0] / 100, fit[1] / 100, padding=0)
-            volume = self._volume.visible_values()
+            volume = self._volume.visible_values(view)
             top = float(volume.max()) if len(volume) else 0.0
             self._volume_plot.setYRange(0, max(top, 1.0) * 1.1, padding=0)
             for ind, items in zip(self._indicators, self._indicator_items):
                 if isinstance(ind, MACD):
-                    values = [items[0].visible_values()] + [item.visible_points()[1] for item in items[1:]]
+                    values = [items[0].visible_values(view)] + [item.visible_points(view)[1] for item in items[1:]]
                     values = np.concatenate(values) if values else np.empty(0)
                     finite = values[np.isfinite(values)]
                     fit = padded_range(float(finite.min()), float(finite.max()), 0.08) if len(finite) else None
@@ -594,11 +594,6 @@ class ChartPanel(QWidget):
                         self._macd_plot.setYRange(*fit, padding=0)
         finally:
             self._fitting = False
-
-    def _update_matrices(self) -> None:
-        """Apply the new x range to every pane now, so the items read it before painting."""
-        for plot in self._plots():
-            plot.getViewBox().updateMatrix()
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         vb = self._price_plot.getViewBox()

@@ -10,6 +10,7 @@ no Python object per bar). x is the bar index; y is rupees (paise / 100) for pri
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -103,20 +104,29 @@ class _SeriesItem(pg.GraphicsObject):
             self._count, self._y_extent = count, (lo, hi)
         self.update()
 
-    def _visible(self) -> tuple[int, int, int, float]:
-        """(first, stop, merge factor, pixels per merged bar) for the current view."""
-        rect = self.viewRect()
-        per_pixel = self.pixelWidth()  # x units (bars) per screen pixel
-        if rect is None or not per_pixel:
+    def _visible(self, x_range: tuple[float, float] | None = None) -> tuple[int, int, int, float]:
+        """(first, stop, merge factor, pixels per merged bar) for the current view, or for
+        ``x_range`` (bars) across this item's view box (the panel fits y before linked
+        panes have moved)."""
+        if x_range is not None:
+            view = self.getViewBox()
+            width = view.width() if view is not None else 0.0
+            left, right = x_range
+            per_pixel = (right - left) / width if width > 0 else 0.0
+        else:
+            rect = self.viewRect()
+            per_pixel = self.pixelWidth()  # x units (bars) per screen pixel
+            left, right = (rect.left(), rect.right()) if rect is not None else (0.0, 0.0)
+        if not per_pixel:
             return 0, 0, 1, 0.0
-        first, stop = visible_slice(rect.left(), rect.right(), self._count)
+        first, stop = visible_slice(left, right, self._count)
         factor = merge_factor(per_pixel)
         return first, stop, factor, factor / per_pixel
 
-    def visible_runs(self) -> tuple[np.ndarray, dict[str, np.ndarray], int, float]:
-        """(x centres, merged columns, factor, pixels per drawn bar) of the current view:
-        a slice of the pyramid, O(drawn bars) whatever the zoom."""
-        first, stop, factor, px = self._visible()
+    def visible_runs(self, x_range=None) -> tuple[np.ndarray, dict[str, np.ndarray], int, float]:
+        """(x centres, merged columns, factor, pixels per drawn bar) of the current view (or
+        of ``x_range``): a slice of the pyramid, O(drawn bars) whatever the zoom."""
+        first, stop, factor, px = self._visible(x_range)
         x, runs = self._pyramid.runs(self._data(), first, stop, factor)
         return x, runs, factor, px
 
@@ -149,9 +159,9 @@ class CandleItem(_SeriesItem):
         """Kept for callers of the old API: the forming bar changed (same as refresh_tail)."""
         self.refresh_tail(max(count - 1, 0))
 
-    def visible_price_range(self) -> tuple[float, float] | None:
+    def visible_price_range(self, x_range=None) -> tuple[float, float] | None:
         """(lowest low, highest high) in paise of the drawn bars, from the pyramid."""
-        x, runs, _, _ = self.visible_runs()
+        x, runs, _, _ = self.visible_runs(x_range)
         if not len(x):
             return None
         return float(runs["low"].min()), float(runs["high"].max())
@@ -245,16 +255,16 @@ class BarsItem(_SeriesItem):
             return 0.0, 1.0
         return min(lo, 0.0), max(hi, 0.0)
 
-    def _merged(self) -> tuple[np.ndarray, np.ndarray, float, int]:
-        x, runs, factor, px = self.visible_runs()
+    def _merged(self, x_range=None) -> tuple[np.ndarray, np.ndarray, float, int]:
+        x, runs, factor, px = self.visible_runs(x_range)
         if self._mode == "sum":
             return x, runs["value"], px, factor
         top, bottom = runs["high"], runs["low"]
         return x, np.where(np.abs(bottom) > np.abs(top), bottom, top), px, factor
 
-    def visible_values(self) -> np.ndarray:
+    def visible_values(self, x_range=None) -> np.ndarray:
         """The drawn (merged) values of the current view, for fitting the y range."""
-        return self._merged()[1]
+        return self._merged(x_range)[1]
 
     def paint(self, painter: QPainter, *args) -> None:
         x, v, px, factor = self._merged()
@@ -303,9 +313,9 @@ class LineItem(_SeriesItem):
     def _extent(self) -> tuple[float, float]:
         return self._top("low", np.nanmin) * self._scale, self._top("high", np.nanmax) * self._scale
 
-    def visible_points(self) -> tuple[np.ndarray, np.ndarray]:
+    def visible_points(self, x_range=None) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) of the drawn polyline (y scaled), one point before and after the view."""
-        first, stop, factor, _ = self._visible()
+        first, stop, factor, _ = self._visible(x_range)
         self.last_factor = factor
         if stop <= first:
             return np.empty(0), np.empty(0)
@@ -346,9 +356,12 @@ class BarTimeAxis(pg.AxisItem):
         self._starts: Callable[[], np.ndarray] = lambda: np.empty(0, dtype=np.int64)
         self._interval = 1
         self._labels: dict[int, str] = {}
+        self._ticks_key: tuple | None = None
+        self._ticks: list = []
 
     def set_bars(self, starts: Callable[[], np.ndarray], interval_minutes: int) -> None:
         self._starts, self._interval = starts, interval_minutes
+        self._ticks_key = None
         self.picture = None
         self.update()
 
@@ -361,7 +374,15 @@ class BarTimeAxis(pg.AxisItem):
         return moment.strftime("%a %d %b %Y" if self._interval >= 1440 else "%a %d %b %H:%M")
 
     def tickValues(self, minVal, maxVal, size):
+        # the grid asks too, in the same frame: compute once per (range, size, bars)
         starts = self._starts()
+        key = (minVal, maxVal, size, len(starts), self._interval, int(starts[-1]) if len(starts) else 0)
+        if key != self._ticks_key:
+            self._ticks = self._tick_values(starts, minVal, maxVal, size)
+            self._ticks_key = key
+        return self._ticks
+
+    def _tick_values(self, starts, minVal, maxVal, size):
         first, stop = visible_slice(minVal, maxVal, len(starts))
         if stop - first < 1 or size <= 0:
             return []
@@ -419,6 +440,7 @@ def _bucket_keys(starts: np.ndarray, step) -> np.ndarray:
     return months // 12
 
 
+@lru_cache(maxsize=4096)
 def _label(epoch: int, step, new_day: bool) -> str:
     moment = datetime.fromtimestamp(epoch, IST)
     if isinstance(step, int):
