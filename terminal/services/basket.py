@@ -56,7 +56,7 @@ class LegOutcome:
             return f"accepted (order {', '.join(self.order_ids)})"
         if not self.outcomes:
             return "refused before sending (see the log)"
-        problems = [f"{o.state.value}: {o.message}" if o.message else o.state.value
+        problems = [f"{o.state.value.lower()}: {o.message}" if o.message else o.state.value.lower()
                     for o in self.outcomes if not o.accepted]
         partial = f"{len(self.order_ids)} of {len(self.outcomes)} slices accepted; " if self.order_ids else ""
         return partial + "; ".join(problems)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
+    QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
     QSplitter, QVBoxLayout, QWidget,
 )
 
@@ -113,6 +113,8 @@ class StrategyBuilderPanel(QWidget):
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
         self.table.installEventFilter(self)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
 
         self.summary = {name: QLabel(self) for name in (
             "premium", "max_profit", "max_loss", "breakevens", "pnl", "delta", "gamma", "theta", "vega")}
@@ -167,6 +169,7 @@ class StrategyBuilderPanel(QWidget):
         splitter.addWidget(self.plot)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 640])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -182,15 +185,17 @@ class StrategyBuilderPanel(QWidget):
         self.plot.setLabel("left", "P&L (₹)")
         self.plot.addLegend(offset=(10, 10))
         self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(t.muted, width=1))
         self.plot.addItem(zero)
-        self.profit_fill_base = pg.PlotDataItem(pen=None)
+        # Profit and loss areas: the expiry payoff clipped at zero, filled against the zero line.
+        self._zero_curve = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self._gain_curve = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self._loss_curve = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self.plot.addItem(pg.FillBetweenItem(self._gain_curve, self._zero_curve, brush=pg.mkBrush(38, 166, 154, 50)))
+        self.plot.addItem(pg.FillBetweenItem(self._loss_curve, self._zero_curve, brush=pg.mkBrush(239, 83, 80, 50)))
         self.expiry_curve = self.plot.plot(name="At expiry", pen=pg.mkPen("#5b9cf5", width=2))
         self.today_curve = self.plot.plot(name="Today", pen=pg.mkPen("#f0b429", width=1.5, style=Qt.DashLine))
-        zero_curve = pg.PlotDataItem(pen=None)
-        self._zero_curve = zero_curve
-        self.profit_fill = pg.FillBetweenItem(self.expiry_curve, zero_curve, brush=pg.mkBrush(38, 166, 154, 45))
-        self.plot.addItem(self.profit_fill)
         self.spot_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#f0b429", width=1, style=Qt.DotLine),
                                          label="{value:,.0f}", labelOpts={"position": 0.95, "color": "#f0b429"})
         self.plot.addItem(self.spot_line)
@@ -380,9 +385,8 @@ class StrategyBuilderPanel(QWidget):
             label.setText("–")
         if why:
             self.summary["premium"].setText(f"<i>{why}</i>")
-        self.expiry_curve.setData([], [])
-        self.today_curve.setData([], [])
-        self._zero_curve.setData([], [])
+        for curve in (self.expiry_curve, self.today_curve, self._zero_curve, self._gain_curve, self._loss_curve):
+            curve.setData([], [])
 
     def _show_summary(self, legs: list[Leg]) -> None:
         t = theme.current()
@@ -394,7 +398,7 @@ class StrategyBuilderPanel(QWidget):
             f"<b>{format_rupees(abs(premium))}</b> {'credit' if premium > 0 else 'debit' if premium < 0 else ''}")
         self.summary["max_profit"].setText(self._money(summary.max_profit, t))
         self.summary["max_loss"].setText(self._money(summary.max_loss, t))
-        self.summary["breakevens"].setText(", ".join(format_price(round(b)).removesuffix(".00")
+        self.summary["breakevens"].setText(" / ".join(format_price(round(b)).removesuffix(".00")
                                                      for b in summary.breakevens) or "none")
         now = self.chain.clock()
         rate = self.chain.rate
@@ -410,11 +414,15 @@ class StrategyBuilderPanel(QWidget):
         else:
             for name in ("pnl", "delta", "gamma", "theta", "vega"):
                 self.summary[name].setText("– (no IV yet)")
-        grid = st.price_grid(legs, int(centre), span=0.06, points=241)
+        furthest = max(abs(leg.strike - centre) for leg in legs) / centre
+        grid = st.price_grid(legs, int(centre), span=min(max(2.0 * furthest, 0.02), 0.5), points=241)
         expiry = st.payoff_at_expiry(legs, grid) / 100.0
         x = grid / 100.0
         self.expiry_curve.setData(x, expiry)
         self._zero_curve.setData(x, np.zeros_like(x))
+        self._gain_curve.setData(x, np.maximum(expiry, 0.0))
+        self._loss_curve.setData(x, np.minimum(expiry, 0.0))
+        self.plot.setXRange(float(x[0]), float(x[-1]), padding=0.01)
         self.today_curve.setData(x, st.pnl_at(legs, grid, now, rate) / 100.0 if have_iv else [])
         self.spot_line.setValue(centre / 100.0)
         for line in self.breakeven_lines:
