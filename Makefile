@@ -30,3 +30,14 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The one-folder bundle (dist/trading-terminal/) and, on Linux, a .deb made from it.
+.PHONY: package package-smoke
+package: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python packaging/build.py
+
+# Builds the bundle (no .deb) and starts it with --screenshot on the offscreen platform: exit 0 or fail.
+package-smoke: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python packaging/build.py --no-deb --smoke
