@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from terminal.analytics.expiry import IST
 from terminal.analytics.greeks import black76_price
 from terminal.domain import Side
+from terminal.domain.money import format_price
 from terminal.services.greeks_engine import CALL, PUT, chain_analytics, max_pain, nearest_strike, put_call_ratio
 from terminal.ui.panels.option_chain import OptionChainPanel, compact_count
 
@@ -97,7 +98,7 @@ def test_chain_is_populated_from_the_simulated_exchange(chain_panel, paper_ctx):
     model = chain_panel.model
     ltp_column = next(i for i, c in enumerate(model.chain_columns) if c.side == CALL and c.field == "ltp")
     tick = paper_ctx.market.tick(chain.key(atm, CALL))
-    assert model.data(model.index(atm, ltp_column)) == f"{tick.ltp // 100:,}.{tick.ltp % 100:02d}".replace(",", ",")
+    assert model.data(model.index(atm, ltp_column)) == format_price(tick.ltp)
     assert "Spot" in chain_panel.header_text() and "PCR" in chain_panel.header_text()
     assert chain_panel.table.spot_line_row() in (atm, atm + 1)
 
