@@ -28,6 +28,8 @@ KEYMAP: tuple[Hotkey, ...] = (
     Hotkey("funds", "Funds", "Shift+F12", "View"),
     Hotkey("log", "Message log", "Ctrl+Shift+L", "View"),
     Hotkey("chart", "Chart of selected instrument", "Ctrl+G", "View"),
+    Hotkey("option_chain", "Option chain", "Ctrl+O", "View"),
+    Hotkey("strategy_builder", "Strategy builder", "Ctrl+Shift+B", "View"),
     Hotkey("search", "Find instrument", "Ctrl+F", "Trade"),
     Hotkey("cancel_all", "Cancel all open orders", "Ctrl+Shift+C", "Orders"),
     Hotkey("square_off_all", "Square off all positions", "Ctrl+Shift+Q", "Orders"),

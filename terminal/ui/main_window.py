@@ -24,8 +24,10 @@ from terminal.ui.panels.log_panel import LogPanel
 from terminal.ui.panels.market_depth import MarketDepthPanel
 from terminal.ui.panels.market_watch import MarketWatchPanel
 from terminal.ui.panels.order_book import OrderBookPanel
+from terminal.ui.panels.option_chain import OptionChainPanel
 from terminal.ui.panels.order_entry import OrderEntryPanel
 from terminal.ui.panels.positions import PositionsPanel
+from terminal.ui.panels.strategy_builder import StrategyBuilderPanel
 from terminal.ui.panels.trade_book import TradeBookPanel
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,19 @@ class MainWindow(QMainWindow):
         positions = self._add_dock(PositionsPanel(ctx), Qt.BottomDockWidgetArea)
         trades = self._add_dock(TradeBookPanel(ctx), Qt.BottomDockWidgetArea)
         log_dock = self._add_dock(LogPanel(ctx), Qt.BottomDockWidgetArea)
+        chain = self._add_dock(OptionChainPanel(ctx), Qt.LeftDockWidgetArea)
+        builder = self._add_dock(StrategyBuilderPanel(ctx), Qt.BottomDockWidgetArea)
         self.splitDockWidget(entry, depth, Qt.Vertical)
         self.splitDockWidget(depth, funds, Qt.Vertical)
         self.splitDockWidget(orders, positions, Qt.Horizontal)
         self.tabifyDockWidget(orders, trades)
         self.tabifyDockWidget(positions, log_dock)
+        self.tabifyDockWidget(watch, chain)
+        self.tabifyDockWidget(positions, builder)
         orders.raise_()
         positions.raise_()
+        watch.raise_()
+        self.panels["option_chain"].leg_requested.connect(self.panels["strategy_builder"].add_leg)
         self.resizeDocks([watch, entry], [1000, 420], Qt.Horizontal)
         self.resizeDocks([watch, orders], [560, 300], Qt.Vertical)
         self.panels["order_entry"].close_requested.connect(lambda: self.docks["order_entry"].hide())
@@ -113,6 +121,8 @@ class MainWindow(QMainWindow):
             "log": lambda: self.show_panel("log"),
             "search": self.focus_search,
             "chart": self.open_chart_of_selection,
+            "option_chain": lambda: self.show_panel("option_chain"),
+            "strategy_builder": lambda: self.show_panel("strategy_builder"),
             "cancel_all": self.cancel_all_orders,
             "square_off_all": self.square_off_all,
             "refresh": lambda: spawn(self.context.session.refresh_all()),
