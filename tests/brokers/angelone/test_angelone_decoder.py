@@ -1,0 +1,161 @@
+"""decode_tick on fixture frames, and agreement with the official client's parser on random valid frames."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from angelone_helpers import frame
+from angelone_official import OUTSIDE_ATTEMPTS, import_official
+from terminal.brokers.angelone import FrameError, decode_tick
+from terminal.brokers.angelone.decoder import snap_quote_extras
+from terminal.domain import DepthLevel
+
+
+def test_ltp_frame_reliance():
+    tick = decode_tick(frame("ltp_reliance_nse.hex"))
+    assert tick.key == "NSE:2885"
+    assert tick.ltp == 141840  # Rs 1418.40 in paise
+    assert tick.timestamp == 1746171226.0
+    assert tick.bids == () and tick.volume == 0
+
+
+def test_quote_frame_bse():
+    tick = decode_tick(frame("quote_reliance_bse.hex"))
+    assert tick.key == "BSE:500325"
+    assert (tick.ltp, tick.last_quantity, tick.average_price, tick.volume) == (286315, 1, 286121, 31509)
+    assert (tick.total_buy_quantity, tick.total_sell_quantity) == (33072, 187950)
+    assert (tick.open, tick.high, tick.low, tick.close) == (285105, 287390, 284805, 285075)
+    assert tick.timestamp == 1710909637.0
+
+
+def test_snap_quote_infy_depth_the_right_way_round():
+    tick = decode_tick(frame("snap_quote_infy.hex"))
+    assert tick.key == "NSE:1594" and tick.ltp == 190735 and tick.volume == 2129562
+    assert tick.bids == (DepthLevel(190700, 2, 2), DepthLevel(190650, 7, 1), DepthLevel(190645, 47, 3),
+                         DepthLevel(190640, 103, 3), DepthLevel(190635, 170, 7))
+    assert tick.asks == (DepthLevel(190735, 43, 3), DepthLevel(190740, 83, 3), DepthLevel(190745, 99, 2),
+                         DepthLevel(190750, 205, 6), DepthLevel(190755, 354, 9))
+    assert tick.best_bid < tick.best_ask
+    assert snap_quote_extras(frame("snap_quote_infy.hex")) == {
+        "last_traded_time": 1735201464, "upper_circuit": 209995, "lower_circuit": 171815,
+        "week52_high": 200645, "week52_low": 135835}
+
+
+def test_snap_quote_option_with_open_interest():
+    tick = decode_tick(frame("snap_quote_nifty_option.hex"))
+    assert tick.key == "NFO:43650" and tick.ltp == 10550 and tick.open_interest == 8725500
+    assert tick.bids[0] == DepthLevel(10545, 150, 3) and tick.asks[0] == DepthLevel(10550, 75, 1)
+    assert [l.price for l in tick.bids] == sorted((l.price for l in tick.bids), reverse=True)
+    assert snap_quote_extras(frame("snap_quote_nifty_option.hex"))["lower_circuit"] == 5
+
+
+def test_index_ltp_with_sequence_zero():
+    tick = decode_tick(frame("ltp_index_nifty.hex"))
+    assert tick.key == "NSE:99926000" and tick.ltp == 2441075
+
+
+def test_currency_prices_come_from_ten_to_the_seventh():
+    tick = decode_tick(frame("ltp_currency.hex"))
+    assert tick.key == "CDS:1"
+    assert tick.ltp == 8346  # 834575000 x 10^-7 rupee = Rs 83.4575 -> 8345.75 paise, rounded half up
+
+
+@pytest.mark.parametrize("data, message", [
+    (frame("ltp_truncated_50.hex"), "50 bytes"),
+    (b"", "empty"),
+    (b"\x00", "mode 0"),
+    (bytes([9]) + bytes(60), "mode 9"),
+    (bytes([1, 7]) + bytes(49), "exchange type 7"),
+])
+def test_bad_frames_are_refused(data, message):
+    with pytest.raises(FrameError, match=message):
+        decode_tick(data)
+
+
+def test_trailing_bytes_are_ignored():
+    assert decode_tick(frame("ltp_reliance_nse.hex") + b"\x00\x01").ltp == 141840
+
+
+# --- agreement with the official parser --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def official_parser(tmp_path_factory):
+    _, SmartWebSocketV2 = import_official(tmp_path_factory.mktemp("official"))
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("official-logs"))
+    try:
+        client = SmartWebSocketV2("jwt", "key", "client", "feed")
+    finally:
+        os.chdir(cwd)
+    assert OUTSIDE_ATTEMPTS == [] or all("ipify" in str(a) for a in OUTSIDE_ATTEMPTS)
+    return client._parse_binary_data
+
+
+EXCHANGE_TYPES = [1, 2, 3, 4, 5]
+price = st.integers(0, 10**10)
+qty = st.integers(0, 10**9)
+
+
+@st.composite
+def snap_frames(draw):
+    head = [3, draw(st.sampled_from(EXCHANGE_TYPES)),
+            draw(st.text("0123456789", min_size=1, max_size=25)).encode(), draw(st.integers(0, 2**62)),
+            draw(st.integers(0, 2**45)), draw(price)]
+    quote = [draw(qty), draw(price), draw(qty), float(draw(qty)), float(draw(qty)),
+             draw(price), draw(price), draw(price), draw(price)]
+    depth = []
+    for flag in [1] * 5 + [0] * 5:
+        depth += [flag, draw(qty), draw(price), draw(st.integers(0, 32767))]
+    tail = [draw(st.integers(0, 2**40)), draw(qty), draw(st.floats(allow_nan=False))] + depth + [
+        draw(price), draw(price), draw(price), draw(price)]
+    return struct.pack("<BB25sqqqqqqddqqqqqqd" + "HqqH" * 10 + "qqqq", *head, *quote, *tail)
+
+
+@settings(max_examples=200, deadline=None)
+@given(snap_frames())
+def test_snap_quote_agrees_with_official_parser(official_parser, data):
+    ours, theirs = decode_tick(data), official_parser(data)
+    assert ours.key.split(":")[1] == theirs["token"]
+    assert ours.ltp == theirs["last_traded_price"]
+    assert ours.timestamp == theirs["exchange_timestamp"] / 1000
+    assert ours.last_quantity == theirs["last_traded_quantity"]
+    assert ours.average_price == theirs["average_traded_price"]
+    assert ours.volume == theirs["volume_trade_for_the_day"]
+    assert ours.total_buy_quantity == int(theirs["total_buy_quantity"])
+    assert ours.total_sell_quantity == int(theirs["total_sell_quantity"])
+    assert (ours.open, ours.high, ours.low, ours.close) == (
+        theirs["open_price_of_the_day"], theirs["high_price_of_the_day"], theirs["low_price_of_the_day"],
+        theirs["closed_price"])
+    assert ours.open_interest == theirs["open_interest"]
+    assert [(l.price, l.quantity, l.orders) for l in ours.bids] == [
+        (d["price"], d["quantity"], d["no of orders"]) for d in theirs["best_5_buy_data"]]
+    assert [(l.price, l.quantity, l.orders) for l in ours.asks] == [
+        (d["price"], d["quantity"], d["no of orders"]) for d in theirs["best_5_sell_data"]]
+    extras = snap_quote_extras(data)
+    assert extras["upper_circuit"] == theirs["upper_circuit_limit"]
+    assert extras["lower_circuit"] == theirs["lower_circuit_limit"]
+    assert extras["week52_high"] == theirs["52_week_high_price"]
+    assert extras["week52_low"] == theirs["52_week_low_price"]
+    assert extras["last_traded_time"] == theirs["last_traded_timestamp"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([1, 2]), st.sampled_from(EXCHANGE_TYPES), st.text("0123456789", min_size=1, max_size=25),
+       st.integers(0, 2**62), st.integers(0, 2**45), price, st.lists(price, min_size=9, max_size=9))
+def test_ltp_and_quote_agree_with_official_parser(official_parser, mode, exch, token, seq, ts, ltp, rest):
+    if mode == 1:
+        data = struct.pack("<BB25sqqq", mode, exch, token.encode(), seq, ts, ltp)
+    else:
+        data = struct.pack("<BB25sqqqqqqddqqqq", mode, exch, token.encode(), seq, ts, ltp, rest[0], rest[1], rest[2],
+                           float(rest[3]), float(rest[4]), *rest[5:])
+    ours, theirs = decode_tick(data), official_parser(data)
+    assert ours.key == f"{['', 'NSE', 'NFO', 'BSE', 'BFO', 'MCX'][exch]}:{theirs['token']}"
+    assert ours.ltp == theirs["last_traded_price"] and ours.timestamp == theirs["exchange_timestamp"] / 1000
+    if mode == 2:
+        assert (ours.last_quantity, ours.average_price, ours.volume, ours.close) == (
+            theirs["last_traded_quantity"], theirs["average_traded_price"], theirs["volume_trade_for_the_day"],
+            theirs["closed_price"])
