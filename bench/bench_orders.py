@@ -253,6 +253,8 @@ def run(scale: Scale = FULL) -> list[dict]:
             context.runner.shutdown()
             window.close()
             context.orders.journal.close()
+            asyncio.set_event_loop(None)
+            loop.close()
     hop_ref = "bare hop: spawn → pool-thread call"
     seq_ref = "one sequential round trip per leg"
     note = f"{len(problems)} leg(s) not accepted: {problems[0]}" if problems else ""

@@ -354,6 +354,8 @@ class Rig:
         self.context.runner.shutdown()
         self.window.close()
         self.context.orders.journal.close()
+        asyncio.set_event_loop(None)
+        self.loop.close()
 
 
 def measure_idle(rig: Rig, seconds: float) -> Measurement:
