@@ -55,6 +55,11 @@ HIDDEN_IMPORTS: list[str] = [
     "keyring.backends.fail",
     "PySide6.QtSvg",
 ]
+# Distributions whose metadata is bundled, so the About dialog shows their versions (its BUNDLED list).
+METADATA: list[str] = [
+    "PySide6-Essentials", "shiboken6", "pyqtgraph", "numpy", "qasync", "requests", "urllib3", "certifi",
+    "websocket-client", "websockets", "pyotp", "keyring", "platformdirs",
+]
 # Packages of the terminal collected whole (adapters are picked by name at run time).
 COLLECT_PACKAGES: list[str] = ["terminal"]
 
