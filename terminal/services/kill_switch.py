@@ -24,6 +24,7 @@ from terminal.domain.money import PAISE_PER_RUPEE, format_rupees
 from terminal.services.background import spawn
 from terminal.services.risk import day_mtm
 from terminal.storage.paths import data_dir
+from terminal.storage.redaction import redact
 from terminal.storage.settings import write_atomically
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class EntryLock:
     def lock(self, account: str, reason: str) -> None:
         """Lock new entries of ``account`` for the rest of today (IST); on disk before it returns."""
         with self._lock:
-            self._locks[account] = {"day": self._today().isoformat(), "reason": reason}
+            self._locks[account] = {"day": self._today().isoformat(), "reason": redact(reason)}
             write_atomically(self.path, json.dumps(self._locks, indent=2, sort_keys=True))
 
     def is_locked(self, account: str) -> bool:
@@ -130,23 +131,23 @@ class KillSwitch(QObject):
         return await asyncio.shield(self._running)
 
     async def _engage(self, reason: str) -> bool:
-        orders, runner, journal, account = self.orders, self.orders.runner, self.orders.journal, self.account
-        await runner.run(self.lock.lock, account, f"kill switch at {datetime.now(IST):%H:%M} ({reason})")
-        await runner.run(journal.record_event, account, "kill_switch.engaged", reason)
+        orders = self.orders
+        await orders.runner.run(self.lock.lock, self.account, f"kill switch at {datetime.now(IST):%H:%M} ({reason})")
+        await self._event("kill_switch.engaged", reason)
         self.orders.messages.warning(f"Kill switch engaged ({reason}): new entries are locked for today.",
                                      "Cancelling open orders and squaring off positions now.")
         self.engaged.emit(reason)
 
         cancelled, failed = await self._cancel_open_orders()
-        await runner.run(journal.record_event, account, "kill_switch.cancelled",
+        await self._event("kill_switch.cancelled",
                          f"{cancelled} open orders cancelled, {failed} failed")
         outcomes = await self._square_off()
         accepted = sum(o.accepted for o in outcomes)
-        await runner.run(journal.record_event, account, "kill_switch.squared_off",
+        await self._event("kill_switch.squared_off",
                          f"{accepted} of {len(outcomes)} square-off orders accepted: "
                          + ", ".join(f"{o.tag}={o.state.value}" for o in outcomes))
         flat, detail = await self._verify()
-        await runner.run(journal.record_event, account, "kill_switch.done" if flat else "kill_switch.incomplete",
+        await self._event("kill_switch.done" if flat else "kill_switch.incomplete",
                          detail)
         if flat:
             orders.messages.info(f"Kill switch done: {detail}.")
@@ -155,6 +156,10 @@ class KillSwitch(QObject):
                                   "Check the order book and positions, and close what is left by hand.")
         self.finished.emit(flat)
         return flat
+
+    async def _event(self, kind: str, detail: str) -> None:
+        """One audit line in the journal (free text is redacted: it reaches the disk)."""
+        await self.orders.runner.run(self.orders.journal.record_event, self.account, kind, redact(detail))
 
     async def _cancel_open_orders(self) -> tuple[int, int]:
         try:

@@ -33,6 +33,7 @@ from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
 from terminal.services.risk import RiskCheck, RiskLimits
 from terminal.storage.journal import JournalState, OrderJournal
+from terminal.storage.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +131,16 @@ class OrderService(QObject):
         try:
             order_id = await self.runner.run(self._journal_and_place, request)
         except OrderRejectedError as exc:
-            await self.runner.run(self.journal.record_outcome, request.tag, JournalState.REJECTED, "", exc.reason)
+            await self.runner.run(self.journal.record_outcome, request.tag, JournalState.REJECTED, "",
+                                  redact(exc.reason))
             self.messages.error(f"Rejected: {what}: {exc.reason}", exc.hint)
             self.intent_state_changed.emit(request.tag, "rejected")
             return Outcome(request.tag, JournalState.REJECTED, message=exc.reason)
         except (OrderOutcomeUnknown, NetworkError) as exc:
             return await self._settle_unknown(request, what, str(exc))
         except BrokerError as exc:  # session expired, rate limited: refused before processing
-            await self.runner.run(self.journal.record_outcome, request.tag, JournalState.FAILED, "", str(exc))
+            await self.runner.run(self.journal.record_outcome, request.tag, JournalState.FAILED, "",
+                                  redact(str(exc)))
             self.messages.error(f"Not sent: {what}: {exc}", exc.hint)
             self.intent_state_changed.emit(request.tag, "failed")
             return Outcome(request.tag, JournalState.FAILED, message=str(exc))
@@ -156,7 +159,7 @@ class OrderService(QObject):
         return order_id
 
     async def _settle_unknown(self, request: OrderRequest, what: str, reason: str) -> Outcome:
-        await self.runner.run(self.journal.record_outcome, request.tag, JournalState.UNKNOWN, "", reason)
+        await self.runner.run(self.journal.record_outcome, request.tag, JournalState.UNKNOWN, "", redact(reason))
         self.messages.warning(f"Outcome unknown, checking: {what} ({reason})",
                               "The order is being looked up in the broker's order book; it will not be resent.")
         self.intent_state_changed.emit(request.tag, "unknown, checking")
@@ -237,7 +240,7 @@ class OrderService(QObject):
             await self.runner.run(send)
         except BrokerError as exc:
             state = JournalState.UNKNOWN if isinstance(exc, NetworkError) else JournalState.REJECTED
-            await self.runner.run(self.journal.record_outcome, tag, state, "", str(exc))
+            await self.runner.run(self.journal.record_outcome, tag, state, "", redact(str(exc)))
             self.messages.error(f"{action.capitalize()} of order {order.order_id} failed: {exc}", exc.hint)
             return False
         self.messages.info(f"{action.capitalize()} sent for order {order.order_id} ({order.trading_symbol}).")

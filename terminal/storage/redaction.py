@@ -45,7 +45,7 @@ _QUOTED = re.compile(
     _START + r"(?P<k>(?:" + _KEYS + r"))(?P<sep>[\"']?\s*[:=]\s*)(?P<q>[\"'])(?P<v>(?:\\.|(?!(?P=q)).)*)(?P=q)",
     re.IGNORECASE)
 _UNQUOTED = re.compile(
-    _START + r"(?P<k>(?:" + _KEYS + r"))(?P<sep>[\"']?\s*[:=]\s*)(?![\"'\s\[{])(?P<v>[^\s&,;\"'}\]<>]+)",
+    _START + r"(?P<k>(?:" + _KEYS + r"))(?P<sep>[\"']?\s*[:=]\s*)(?![\"'\s\[{])(?P<v>[^\s&,;\"'(){}\[\]<>]+)",
     re.IGNORECASE)
 _URL_JSON = re.compile(
     r"(?P<k>(?:%22|%27)(?:" + _KEYS + r")(?:%22|%27))(?P<sep>(?:%3A|:)(?:%20|\+)*)(?P<q>%22|%27)(?P<v>.*?)(?P=q)",
