@@ -92,6 +92,17 @@ def test_records_made_outside_the_factory_are_masked_by_the_handler_filter():
     assert "Traceback" in stream[0] and "login password=" in stream[0]
 
 
+def test_install_covers_handlers_added_later_and_uninstall_restores():
+    original = logging.getLogRecordFactory()
+    redaction.install_log_redaction()
+    try:
+        record = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "jKey=%s", ("zzz999zzz",), None)
+        assert record.getMessage() == f"jKey={MASK}"
+    finally:
+        redaction.uninstall_log_redaction()
+    assert logging.getLogRecordFactory() is original
+
+
 # --- a full session --------------------------------------------------------------------------------------
 SAVED = {  # saved through the secret store, as the login dialogs do
     ("flattrade", "FT1", "api_secret"): "ftsecret-7Gq2xv9LmP",
@@ -186,6 +197,7 @@ def test_a_full_session_leaves_no_secret_in_any_file(isolated_home, run_async, q
         thread.join()
     finally:
         handler.flush()
+        redaction.uninstall_log_redaction()
         logging.getLogger().removeHandler(handler)
         handler.close()
         logging.getLogger().setLevel(old_level)

@@ -124,7 +124,7 @@ class RedactingFilter(logging.Filter):
 
 
 _FILTER = RedactingFilter()
-_installed_factory = False
+_installed_factory = None  # the factory that was in place before ours, once installed
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
@@ -132,14 +132,14 @@ def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilt
     its handlers. Call it at start, and again after adding a handler (it is idempotent)."""
     global _installed_factory
     with _lock:
-        if not _installed_factory:
+        if _installed_factory is None:
             previous = logging.getLogRecordFactory()
 
             def factory(*args, **kwargs):
                 return redact_record(previous(*args, **kwargs))
 
             logging.setLogRecordFactory(factory)
-            _installed_factory = True
+            _installed_factory = previous
     target = logger or logging.getLogger()
     if _FILTER not in target.filters:
         target.addFilter(_FILTER)
@@ -147,6 +147,19 @@ def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilt
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
     return _FILTER
+
+
+def uninstall_log_redaction(logger: logging.Logger | None = None) -> None:
+    """Undo ``install_log_redaction`` (tests, which share one process)."""
+    global _installed_factory
+    with _lock:
+        if _installed_factory is not None:
+            logging.setLogRecordFactory(_installed_factory)
+            _installed_factory = None
+    target = logger or logging.getLogger()
+    target.removeFilter(_FILTER)
+    for handler in target.handlers:
+        handler.removeFilter(_FILTER)
 
 
 # --- crash reports -----------------------------------------------------------------------------------
