@@ -182,7 +182,7 @@ class NorenSandbox:
         return self._ws.socket.getsockname()[1]
 
     def start(self) -> "NorenSandbox":
-        for target, name in ((self._http.serve_forever, "noren-http"), (self._ws.serve_forever, "noren-ws"),
+        for target, name in ((lambda: self._http.serve_forever(poll_interval=0.05), "noren-http"), (self._ws.serve_forever, "noren-ws"),
                              (self._pump, "noren-pump")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
