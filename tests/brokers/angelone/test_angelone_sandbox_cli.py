@@ -1,0 +1,34 @@
+"""`trading-terminal sandbox smartapi` prints one JSON line that configures the adapter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from terminal.brokers.angelone import create_broker, sandbox_config, store_sandbox_secrets
+from terminal.sim.servers.smartapi import SmartApiSandbox
+
+
+def test_sandbox_cli_first_line_and_login(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from terminal.sim.servers.cli import main; "
+                             "sys.exit(main(['smartapi', '--port', '0']))"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert set(info) >= {"rest_url", "ws_url", "order_ws_url", "scrip_master_url", "api_key", "client_code",
+                             "pin", "totp_secret"}
+        assert info["rest_url"].startswith("http://127.0.0.1:") and info["ws_url"].endswith("/smart-stream")
+        store_sandbox_secrets(info)
+        broker = create_broker(sandbox_config(info))
+        assert broker.login().user_name == "SANDBOX TRADER"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sandbox_binds_loopback_only():
+    with pytest.raises(ValueError, match="loopback"):
+        SmartApiSandbox(host="0.0.0.0")
