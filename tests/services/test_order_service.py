@@ -2,7 +2,7 @@
 
 import pytest
 
-from terminal.brokers.base import OrderOutcomeUnknown
+from terminal.brokers.base import NetworkError, OrderOutcomeUnknown
 from terminal.brokers.paper.broker import PaperBroker
 from terminal.domain import OrderRequest, OrderType, Product, Side
 from terminal.domain.catalog import InstrumentCatalog
@@ -170,3 +170,52 @@ def test_modify_and_cancel_are_journaled(exchange, tmp_path, run_async):
     assert next(o for o in broker.order_book() if o.order_id == order.order_id).status.value == "CANCELLED"
     actions = sorted(e.action for e in journal.entries())
     assert actions == ["cancel", "modify", "place"]
+
+
+class FlakyLinkBroker(PaperBroker):
+    """The reply to every change is lost, and the first order-book lookups fail too."""
+
+    def __init__(self, *args, failed_lookups=2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = {"place": 0, "modify": 0, "cancel": 0, "lookup": 0}
+        self.failed_lookups = failed_lookups
+
+    def place_order(self, request):
+        self.calls["place"] += 1
+        super().place_order(request)
+        raise OrderOutcomeUnknown("reply lost")
+
+    def modify_order(self, order_id, modification):
+        self.calls["modify"] += 1
+        raise NetworkError("connection reset")
+
+    def cancel_order(self, order_id):
+        self.calls["cancel"] += 1
+        raise NetworkError("connection reset")
+
+    def find_order_by_tag(self, tag):
+        self.calls["lookup"] += 1
+        if self.calls["lookup"] <= self.failed_lookups:
+            raise NetworkError("order book timed out")
+        return super().find_order_by_tag(tag)
+
+
+def test_place_modify_and_cancel_are_never_retried_but_lookups_are(exchange, tmp_path, run_async, monkeypatch):
+    from terminal.domain import OrderModification
+    from terminal.services import order_service
+
+    monkeypatch.setattr(order_service, "RECONCILE_DELAYS_S", (0.0, 0.0, 0.0, 0.0, 0.0))
+    broker = FlakyLinkBroker(exchange)
+    service, journal, _ = make_service(broker, tmp_path)
+    instrument = nifty_option(broker)
+    request = buy(broker, instrument, price=resting_price(broker.quotes([instrument.key])[0]))
+    [outcome] = run_async(service.place(request))
+    assert outcome.state is JournalState.SENT  # settled by the third lookup
+    assert broker.calls == {"place": 1, "modify": 0, "cancel": 0, "lookup": 3}
+    order = broker.find_order_by_tag(request.tag)
+    assert not run_async(service.modify(order, OrderModification(price=order.price + 5)))
+    assert not run_async(service.cancel(order))
+    assert broker.calls["modify"] == 1 and broker.calls["cancel"] == 1
+    changes = [e for e in journal.entries() if e.action in ("modify", "cancel")]
+    assert sorted(e.state for e in changes) == [JournalState.UNKNOWN, JournalState.UNKNOWN]
+    assert len(broker.order_book()) == 1
