@@ -1,144 +1,33 @@
-"""A whole TerminalContext for panel tests: real stores, real order service, a broker at the edge.
+"""A whole TerminalContext for panel tests: real stores, real services, the terminal's own broker.
 
-The broker is the terminal's PaperBroker when it is importable; otherwise ``BookBroker``, an
-in-memory order book that accepts, modifies and cancels orders the way a broker's REST API does
-(it is the edge of the machine: everything behind it is the production code).
+The broker is the default one, ``PaperBroker`` over a ``SimulatedExchange``: orders are validated,
+matched, rested, modified and cancelled by the production simulator. Each test gets its own
+exchange (about 30 ms to build), so no order or position leaks from one test into the next.
+
+``ctx`` runs the exchange on a frozen clock at ``TRADING_DAY``: contract tokens are the ones the
+tests name (NIFTY25NOVFUT is NFO:436130), quotes are the same in every run, and the market does not
+move, so a limit order away from the touch stays open. The feed thread is not started; a test that
+wants live ticks starts it with ``run_async(ctx.session.start())`` and stops it at the end.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from terminal.brokers.base import Broker, OrderRejectedError, SessionInfo
-from terminal.domain import (
-    DepthLevel, Funds, Order, OrderModification, OrderRequest, OrderStatus, Tick,
-)
+from terminal.domain import DepthLevel, Tick
 from terminal.domain.catalog import InstrumentCatalog
 
 IST = ZoneInfo("Asia/Kolkata")
-ACCOUNT = "paper:TEST01"
+TRADING_DAY = datetime(2025, 11, 20, 10, 0, tzinfo=IST)  # a Thursday, mid-session
+ACCOUNT = "paper:SIM001"  # PaperBroker(exchange, account_id="SIM001")
 
 
-class BookBroker(Broker):
-    """Accepts every valid order as OPEN; keeps the order book in memory. Thread-safe."""
-
-    name = "paper"
-
-    def __init__(self, instruments):
-        self._instruments = list(instruments)
-        self._lock = threading.Lock()
-        self._orders: dict[str, Order] = {}
-        self._ids = itertools.count(1)
-        self.placed: list[OrderRequest] = []
-        self.cancelled: list[str] = []
-        self.modified: list[tuple[str, OrderModification]] = []
-
-    @property
-    def account(self) -> str:
-        return ACCOUNT
-
-    def login(self) -> SessionInfo:
-        return SessionInfo(ACCOUNT, "Test Trader")
-
-    def logout(self) -> None:
-        pass
-
-    def instruments(self):
-        return list(self._instruments)
-
-    def quotes(self, keys):
-        return []
-
-    def history(self, key, interval_minutes, start, end):
-        return []
-
-    def connect_feed(self, sink) -> None:
-        pass
-
-    def disconnect_feed(self) -> None:
-        pass
-
-    def subscribe(self, keys) -> None:
-        pass
-
-    def unsubscribe(self, keys) -> None:
-        pass
-
-    def place_order(self, request: OrderRequest) -> str:
-        with self._lock:
-            order_id = f"T{next(self._ids):05d}"
-            self.placed.append(request)
-            by_key = {i.key: i for i in self._instruments}
-            self._orders[order_id] = Order(
-                ACCOUNT, order_id, request.instrument_key, by_key[request.instrument_key].trading_symbol,
-                request.side, request.quantity, request.order_type, request.product, request.validity,
-                OrderStatus.OPEN, request.price, request.trigger_price, tag=request.tag,
-                placed_at=time.time(), updated_at=time.time())
-            return order_id
-
-    def modify_order(self, order_id: str, modification: OrderModification) -> None:
-        with self._lock:
-            order = self._orders.get(order_id)
-            if order is None or not order.is_open:
-                raise OrderRejectedError(f"order {order_id} is not open")
-            self.modified.append((order_id, modification))
-            changes = {k: v for k, v in (("quantity", modification.quantity), ("price", modification.price),
-                                         ("trigger_price", modification.trigger_price),
-                                         ("order_type", modification.order_type)) if v is not None}
-            self._orders[order_id] = replace(order, updated_at=time.time(), **changes)
-
-    def cancel_order(self, order_id: str) -> None:
-        with self._lock:
-            order = self._orders.get(order_id)
-            if order is None or not order.is_open:
-                raise OrderRejectedError(f"order {order_id} is not open")
-            self.cancelled.append(order_id)
-            self._orders[order_id] = replace(order, status=OrderStatus.CANCELLED, updated_at=time.time())
-
-    def order_book(self):
-        with self._lock:
-            return list(self._orders.values())
-
-    def trade_book(self):
-        return []
-
-    def positions(self):
-        return []
-
-    def holdings(self):
-        return []
-
-    def funds(self):
-        return Funds(ACCOUNT, opening_balance=10_00_000_00, available_cash=10_00_000_00)
-
-
-@pytest.fixture(scope="session")
-def instruments():
-    from terminal.sim.instruments import build_instrument_master
-
-    return build_instrument_master(datetime(2025, 11, 20, 10, 0, tzinfo=IST), strikes_each_side=5).instruments
-
-
-@pytest.fixture(scope="session")
-def catalog(instruments):
-    return InstrumentCatalog(instruments)
-
-
-@pytest.fixture
-def broker(instruments):
-    return BookBroker(instruments)
-
-
-@pytest.fixture
-def ctx(qapp, tmp_path, broker, catalog):
-    """A TerminalContext on real stores and services; the session is 'logged in' (catalog set)."""
+def make_context(broker, tmp_path):
+    """A TerminalContext over ``broker``, logged in (catalog loaded) without starting the feed."""
     from terminal.services.account_session import AccountSession
     from terminal.services.background import BackgroundRunner
     from terminal.services.market_store import MarketStore
@@ -149,18 +38,44 @@ def ctx(qapp, tmp_path, broker, catalog):
     from terminal.storage.settings import Settings
     from terminal.ui.context import TerminalContext
 
-    market = MarketStore(catalog)
-    portfolio = PortfolioStore()
-    messages = MessageLog()
-    runner = BackgroundRunner(workers=2)
+    broker.login()
+    market = MarketStore(InstrumentCatalog(broker.instruments()))
+    portfolio, messages, runner = PortfolioStore(), MessageLog(), BackgroundRunner(workers=2)
     journal = OrderJournal(tmp_path / "journal.sqlite")
-    orders = OrderService(broker, market, journal, runner, messages)
-    session = AccountSession(broker, market, portfolio, runner, messages)
-    settings = Settings(tmp_path / "settings.json")
-    context = TerminalContext(market, portfolio, messages, orders, session, settings, runner)
-    yield context
+    context = TerminalContext(market, portfolio, messages, OrderService(broker, market, journal, runner, messages),
+                              AccountSession(broker, market, portfolio, runner, messages),
+                              Settings(tmp_path / "settings.json"), runner)
+    return context, runner, journal
+
+
+def close_context(context, runner, journal) -> None:
+    context.session.stop()  # a no-op unless the test started the feed
     runner.shutdown()
     journal.close()
+
+
+@pytest.fixture
+def exchange():
+    """This test's own simulated exchange, frozen at TRADING_DAY (seeded: the same books every run)."""
+    from terminal.sim.exchange import SimulatedExchange
+
+    return SimulatedExchange(seed=7, clock=lambda: TRADING_DAY)
+
+
+@pytest.fixture
+def broker(exchange):
+    """The paper account ``paper:SIM001`` at this test's exchange."""
+    from terminal.brokers.paper.broker import PaperBroker
+
+    return PaperBroker(exchange, account_id="SIM001")
+
+
+@pytest.fixture
+def ctx(qapp, tmp_path, broker):
+    """A TerminalContext on real stores and services over the paper broker; logged in, feed not started."""
+    context, runner, journal = make_context(broker, tmp_path)
+    yield context
+    close_context(context, runner, journal)
 
 
 def make_tick(key: str, ltp: int, close: int = 0, *, spread: int = 5, volume: int = 1000, oi: int = 0,
@@ -227,26 +142,9 @@ def dark_theme(qapp):
 
 @pytest.fixture
 def paper_ctx(qapp, tmp_path):
-    """A TerminalContext on the terminal's own PaperBroker (simulated exchange), logged in."""
+    """A TerminalContext on a PaperBroker whose exchange runs on the wall clock (today's contracts), logged in."""
     from terminal.brokers.paper.broker import PaperBroker
-    from terminal.services.account_session import AccountSession
-    from terminal.services.background import BackgroundRunner
-    from terminal.services.market_store import MarketStore
-    from terminal.services.messages import MessageLog
-    from terminal.services.order_service import OrderService
-    from terminal.services.portfolio_store import PortfolioStore
-    from terminal.storage.journal import OrderJournal
-    from terminal.storage.settings import Settings
-    from terminal.ui.context import TerminalContext
 
-    paper = PaperBroker(seed=7)
-    paper.login()
-    market = MarketStore(InstrumentCatalog(paper.instruments()))
-    portfolio, messages, runner = PortfolioStore(), MessageLog(), BackgroundRunner(workers=2)
-    journal = OrderJournal(tmp_path / "journal.sqlite")
-    context = TerminalContext(market, portfolio, messages, OrderService(paper, market, journal, runner, messages),
-                              AccountSession(paper, market, portfolio, runner, messages),
-                              Settings(tmp_path / "settings.json"), runner)
+    context, runner, journal = make_context(PaperBroker(seed=7), tmp_path)
     yield context
-    runner.shutdown()
-    journal.close()
+    close_context(context, runner, journal)

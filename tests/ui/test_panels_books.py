@@ -1,14 +1,17 @@
-"""Order book, trade book, positions, funds, depth and log panels on real stores."""
+"""Order book, trade book, positions, funds, depth and log panels on real stores and the paper broker.
+
+Orders, cancels and square-offs go to the terminal's PaperBroker over a simulated exchange frozen in
+time (see conftest): what a test asserts about the broker it reads from the broker's own books.
+"""
 
 from __future__ import annotations
 
 import time
 
-import pytest
 from PySide6.QtCore import Qt
 
 from terminal.domain import (
-    Funds, Order, OrderRequest, OrderStatus, OrderType, Position, Product, Side, Trade, Validity,
+    Funds, Order, OrderRequest, OrderStatus, OrderType, Position, Product, Side, Trade, Validity, round_to_tick,
 )
 from terminal.ui.panels.funds import FundsPanel
 from terminal.ui.panels.log_panel import LogPanel
@@ -17,7 +20,7 @@ from terminal.ui.panels.order_book import OrderBookPanel
 from terminal.ui.panels.positions import PositionsPanel
 from terminal.ui.panels.trade_book import TradeBookPanel
 
-ACCOUNT = "paper:TEST01"
+ACCOUNT = "paper:SIM001"  # the paper broker's account in conftest
 RELIANCE, HDFC, NIFTY_FUT = "NSE:2885", "NSE:1333", "NFO:436130"
 
 
@@ -34,6 +37,15 @@ def order(order_id, status=OrderStatus.OPEN, key=RELIANCE, symbol="RELIANCE-EQ",
     return Order(ACCOUNT, order_id, key, symbol, side, qty, OrderType.LIMIT, Product.MIS, Validity.DAY, status,
                  price=1545_00, filled_quantity=filled, average_price=1545_00 if filled else 0, tag="TT" + order_id,
                  status_message=message, placed_at=at, updated_at=at)
+
+
+def resting_buy_price(broker, key, percent_below=5):
+    """A buy limit (paise) inside the exchange's ±10% band but below the market, so the order stays open."""
+    return round_to_tick(broker.quotes([key])[0].ltp * (100 - percent_below) // 100, 5)
+
+
+def orders_with_status(broker, status):
+    return [o.order_id for o in broker.order_book() if o.status is status]
 
 
 def text(model, row, header):
@@ -69,14 +81,17 @@ def test_order_update_keeps_selection_and_signals_one_row(qtbot, ctx, spy_model)
 
 
 def test_delete_cancels_selected_open_order(qtbot, ctx, broker, run_async):
-    outcome = run_async(ctx.orders.place(OrderRequest(ACCOUNT, RELIANCE, Side.BUY, 5, price=1500_00)))[0]
+    price = resting_buy_price(broker, RELIANCE)
+    outcome = run_async(ctx.orders.place(OrderRequest(ACCOUNT, RELIANCE, Side.BUY, 5, price=price)))[0]
+    assert outcome.accepted and orders_with_status(broker, OrderStatus.OPEN) == [outcome.order_id]
     run_async(ctx.session.refresh_orders())
     panel = show(qtbot, OrderBookPanel(ctx))
     panel.focus_primary()
     assert panel.selected_order().order_id == outcome.order_id
     qtbot.keyClick(panel.open_table, Qt.Key_Delete)
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
-    assert broker.cancelled == [outcome.order_id]
+    assert orders_with_status(broker, OrderStatus.CANCELLED) == [outcome.order_id]
+    assert orders_with_status(broker, OrderStatus.OPEN) == []
     run_async(ctx.session.refresh_orders())
     assert len(panel.open_model) == 0 and len(panel.completed_model) == 1
 
@@ -91,18 +106,23 @@ def test_modify_button_asks_the_window(qtbot, ctx):
 
 
 def test_cancel_all_asks_first_and_respects_no(qtbot, ctx, broker, run_async, monkeypatch):
-    for price in (1500_00, 1501_00):
-        run_async(ctx.orders.place(OrderRequest(ACCOUNT, RELIANCE, Side.BUY, 5, price=price)))
+    price = resting_buy_price(broker, RELIANCE)
+    for limit in (price, price + 1_00):
+        run_async(ctx.orders.place(OrderRequest(ACCOUNT, RELIANCE, Side.BUY, 5, price=limit)))
+    assert len(orders_with_status(broker, OrderStatus.OPEN)) == 2
     run_async(ctx.session.refresh_orders())
     panel = show(qtbot, OrderBookPanel(ctx))
     asked = []
     monkeypatch.setattr(panel, "confirm", lambda title, text: asked.append(text) or False)
     panel.cancel_all()
     assert asked == ["Cancel all 2 open orders?"] and panel.last_task is None
+    assert len(orders_with_status(broker, OrderStatus.OPEN)) == 2
     monkeypatch.setattr(panel, "confirm", lambda title, text: True)
     panel.cancel_all()
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
-    assert panel.last_task.result() == 2 and len(broker.cancelled) == 2
+    assert panel.last_task.result() == 2
+    assert len(orders_with_status(broker, OrderStatus.CANCELLED)) == 2
+    assert orders_with_status(broker, OrderStatus.OPEN) == []
 
 
 def test_unsettled_intents_are_shown_until_settled(qtbot, ctx):
@@ -159,8 +179,23 @@ def test_positions_mtm_follows_ticks_for_their_rows_only(qtbot, ctx, make_tick, 
     assert text(panel.model, hdfc, "Buy Avg") == "990.00" and text(panel.model, hdfc, "Sell Avg") == "970.00"
 
 
-def test_square_off_selected_sends_a_market_order(qtbot, ctx, broker, monkeypatch, event_loop_qt):
-    ctx.portfolio.replace_positions(ACCOUNT, positions())
+def open_positions_at_the_broker(ctx, broker, run_async) -> set[str]:
+    """The account goes long 2 lots of NIFTY futures (NRML), short 50 RELIANCE (MIS) and in and out of
+    10 HDFCBANK (MIS, flat); the positions panel loads them. Returns the ids of those orders."""
+    for key, side, quantity, product in ((NIFTY_FUT, Side.BUY, 130, Product.NRML),
+                                         (RELIANCE, Side.SELL, 50, Product.MIS),
+                                         (HDFC, Side.BUY, 10, Product.MIS), (HDFC, Side.SELL, 10, Product.MIS)):
+        broker.place_order(OrderRequest(ACCOUNT, key, side, quantity, OrderType.MARKET, product))
+    run_async(ctx.session.refresh_portfolio())
+    return {o.order_id for o in broker.order_book()}
+
+
+def net_quantities(broker):
+    return {(p.instrument_key, p.product): p.net_quantity for p in broker.positions()}
+
+
+def test_square_off_selected_sends_a_market_order(qtbot, ctx, broker, monkeypatch, run_async):
+    before = open_positions_at_the_broker(ctx, broker, run_async)
     panel = show(qtbot, PositionsPanel(ctx))
     panel.focus_primary()
     panel.table.select_row(panel.model.row_for_key((ACCOUNT, RELIANCE, Product.MIS)))
@@ -168,20 +203,26 @@ def test_square_off_selected_sends_a_market_order(qtbot, ctx, broker, monkeypatc
     monkeypatch.setattr(panel, "confirm", lambda title, text: True)
     qtbot.keyClick(panel.table, Qt.Key_Delete)
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
-    sent = broker.placed[0]
-    assert (sent.side, sent.quantity, sent.order_type, sent.product) == (Side.BUY, 50, OrderType.MARKET, Product.MIS)
+    [sent] = [o for o in broker.order_book() if o.order_id not in before]
+    assert (sent.instrument_key, sent.side, sent.quantity, sent.order_type, sent.product) == (
+        RELIANCE, Side.BUY, 50, OrderType.MARKET, Product.MIS)
+    assert net_quantities(broker)[(RELIANCE, Product.MIS)] == 0
+    assert net_quantities(broker)[(NIFTY_FUT, Product.NRML)] == 130  # only the selected row
 
 
-def test_square_off_all_respects_the_confirmation(qtbot, ctx, broker, monkeypatch, event_loop_qt):
-    ctx.portfolio.replace_positions(ACCOUNT, positions())
+def test_square_off_all_respects_the_confirmation(qtbot, ctx, broker, monkeypatch, run_async):
+    before = open_positions_at_the_broker(ctx, broker, run_async)
     panel = show(qtbot, PositionsPanel(ctx))
     monkeypatch.setattr(panel, "confirm", lambda title, text: False)
     panel.square_off_all()
     assert panel.last_task is None
+    assert {o.order_id for o in broker.order_book()} == before
     ctx.settings.set("confirm", {"square_off": False})
     panel.square_off_all()
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
-    assert sorted(r.instrument_key for r in broker.placed) == [NIFTY_FUT, RELIANCE]
+    sent = [o for o in broker.order_book() if o.order_id not in before]
+    assert sorted(o.instrument_key for o in sent) == [NIFTY_FUT, RELIANCE]  # not the flat HDFCBANK
+    assert set(net_quantities(broker).values()) == {0}
 
 
 # --- funds -------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""Order entry: prefill, lots and units, tick stepping, inline problems, Enter sends, Esc closes."""
+"""Order entry: prefill, lots and units, tick stepping, inline problems, Enter sends, Esc closes.
+
+Orders go to the terminal's PaperBroker over a simulated exchange frozen in time (see conftest);
+what was sent is read back from the broker's order book.
+"""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from PySide6.QtCore import Qt
 
-from terminal.domain import Order, OrderStatus, OrderType, Product, Side, Validity
+from terminal.domain import OrderRequest, OrderStatus, OrderType, Product, Side, Validity, round_to_tick
 from terminal.ui.panels.order_entry import OrderEntryPanel
 
 RELIANCE = "NSE:2885"
@@ -99,11 +101,11 @@ def test_enter_sends_the_order_through_the_service(panel, ctx, broker, qtbot, ev
     with qtbot.waitSignal(panel.close_requested):
         qtbot.keyClick(panel.lots, Qt.Key_Return)
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
-    assert len(broker.placed) == 1
-    sent = broker.placed[0]
+    [sent] = broker.order_book()
     assert (sent.instrument_key, sent.side, sent.quantity, sent.price) == (NIFTY_FUT, Side.BUY, 130, 25_550_05)
     assert sent.product is Product.NRML and sent.order_type is OrderType.LIMIT and sent.validity is Validity.DAY
     assert sent.account == ctx.account
+    assert sent.status is not OrderStatus.REJECTED, sent.status_message
     assert any("Sent" in m.text for m in ctx.messages.messages())
 
 
@@ -112,7 +114,8 @@ def test_typed_lots_count_when_enter_follows_at_once(panel, broker, qtbot, event
     qtbot.keyClicks(panel.lots, "7")
     qtbot.keyClick(panel.lots, Qt.Key_Return)
     qtbot.waitUntil(lambda: panel.last_task is not None and panel.last_task.done(), timeout=5000)
-    assert broker.placed[0].quantity == 7 and broker.placed[0].side is Side.SELL
+    [sent] = broker.order_book()
+    assert sent.quantity == 7 and sent.side is Side.SELL and sent.status is not OrderStatus.REJECTED
 
 
 def test_problems_are_shown_inline_and_block_sending(panel, broker, qtbot, event_loop_qt):
@@ -120,7 +123,7 @@ def test_problems_are_shown_inline_and_block_sending(panel, broker, qtbot, event
     assert "not a multiple of the tick size" in panel.problems_label.text()
     panel.product.setCurrentText("CNC")
     assert not panel.submit()
-    assert panel.last_task is None and broker.placed == []
+    assert panel.last_task is None and broker.order_book() == []
     assert panel.focusWidget() is panel.price
     panel.price.set_paise(1545_05)
     assert panel.problems_label.text() == ""
@@ -148,15 +151,16 @@ def test_search_picks_instrument_when_opened_without_one(panel, qtbot, ctx):
 
 
 def test_modify_locks_side_and_sends_a_modification(panel, ctx, broker, qtbot, run_async):
-    from terminal.domain import OrderRequest
-
-    request = OrderRequest(ctx.account, NIFTY_FUT, Side.SELL, 130, OrderType.LIMIT, Product.NRML, price=25_600_00)
+    best_bid = broker.quotes([NIFTY_FUT])[0].best_bid
+    price = round_to_tick(best_bid * 102 // 100, 5)  # 2% above the bid: inside the ±10% band, rests
+    request = OrderRequest(ctx.account, NIFTY_FUT, Side.SELL, 130, OrderType.LIMIT, Product.NRML, price=price)
     outcome = run_async(ctx.orders.place(request))[0]
     order = next(o for o in broker.order_book() if o.order_id == outcome.order_id)
+    assert order.status is OrderStatus.OPEN
     panel.open_modify(order)
     assert panel.mode_label.text() == "MODIFY SELL"
     assert not panel.buy_button.isEnabled() and not panel.search.isVisible()
-    assert panel.lots.value() == 2 and panel.price.paise() == 25_600_00
+    assert panel.lots.value() == 2 and panel.price.paise() == price
     panel.toggle_side()
     assert panel.side is Side.SELL
     panel.price.setFocus()
@@ -164,9 +168,9 @@ def test_modify_locks_side_and_sends_a_modification(panel, ctx, broker, qtbot, r
     qtbot.keyClick(panel.price, Qt.Key_Enter)
     qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
     assert panel.last_task.result() is True
-    order_id, modification = broker.modified[0]
-    assert order_id == order.order_id
-    assert modification.price == 25_599_95 and modification.quantity == 130
+    [modified] = broker.order_book()
+    assert modified.order_id == order.order_id and modified.status is OrderStatus.OPEN
+    assert modified.price == price - 5 and modified.quantity == 130 and modified.side is Side.SELL
     assert panel.modifying is None
 
 
@@ -185,17 +189,14 @@ def test_screenshot(qtbot, ctx, make_tick, shots, dark_theme):
         panel.grab().save(str(shots / f"order_entry_{side.value.lower()}.png"))
 
 
-def test_enter_places_at_the_paper_broker_and_the_order_book_shows_it(qtbot, paper_ctx, run_async):
+def test_enter_places_at_the_paper_broker_and_the_order_book_shows_it(qtbot, ctx, run_async):
     from terminal.ui.panels.order_book import OrderBookPanel
 
-    ctx = paper_ctx
     entry = OrderEntryPanel(ctx)
     book = OrderBookPanel(ctx)
     for widget in (entry, book):
         qtbot.addWidget(widget)
         widget.show()
-    from terminal.domain import round_to_tick
-
     ltp = ctx.orders.broker.quotes([RELIANCE])[0].ltp
     price = round_to_tick(ltp * 95 // 100, 5)  # 5% below: inside the band, stays open
     entry.open_order(Side.BUY, RELIANCE, price=price)
