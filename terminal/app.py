@@ -20,11 +20,21 @@ NO_DISPLAY_MESSAGE = (
 )
 
 
+BROKERS = ["paper", "flattrade", "angelone"]
+
+
+class BrokerSetupError(Exception):
+    """The chosen broker cannot be created; the message says what to do."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="trading-terminal", description="Desktop trading terminal for Indian markets.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--broker", default=None, choices=["paper"],
-                        help="broker to connect (default: the built-in simulated exchange)")
+    parser.add_argument("--broker", default=None, choices=BROKERS,
+                        help="broker to connect (default: the built-in simulated exchange, 'paper')")
+    parser.add_argument("--sandbox", metavar="JSON_OR_FILE",
+                        help="trade against a loopback sandbox: the first line a `trading-terminal sandbox ...` "
+                             "printed, or a file holding it")
     parser.add_argument("--screenshot", metavar="PATH", type=Path,
                         help="start on the simulated exchange, save a PNG of the main window, and exit")
     parser.add_argument("--after", metavar="SECONDS", type=float, default=3.0,
@@ -54,17 +64,63 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
 
 
-def create_broker(name: str, settings, seed: int | None = None, ticks_per_second: float | None = None):
-    """The broker adapter for ``name``; only the simulated exchange needs no credentials."""
-    from terminal.brokers.paper.broker import PaperBroker
-    from terminal.sim.exchange import SimulatedExchange
+def create_broker(name: str, settings, seed: int | None = None, ticks_per_second: float | None = None,
+                  sandbox: dict | None = None):
+    """The broker adapter for ``name``. Only the simulated exchange needs no set-up."""
+    if name == "paper":
+        from terminal.brokers.paper.broker import PaperBroker
+        from terminal.sim.exchange import SimulatedExchange
 
-    sim = settings.get("sim", {}) or {}
-    exchange = SimulatedExchange(
-        seed=seed if seed is not None else sim.get("seed"),
-        ticks_per_second=ticks_per_second if ticks_per_second is not None else sim.get("ticks_per_second", 4.0),
-    )
-    return PaperBroker(exchange)
+        sim = settings.get("sim", {}) or {}
+        exchange = SimulatedExchange(
+            seed=seed if seed is not None else (sim.get("seed") or 0),
+            ticks_per_second=ticks_per_second if ticks_per_second is not None else sim.get("ticks_per_second", 4.0),
+        )
+        return PaperBroker(exchange)
+    if name == "flattrade":
+        from terminal.brokers import flattrade as adapter
+    elif name == "angelone":
+        from terminal.brokers import angelone as adapter
+    else:
+        raise BrokerSetupError(f"Unknown broker {name!r}; choose one of {', '.join(BROKERS)}.")
+    if sandbox is not None:
+        adapter.store_sandbox_secrets(sandbox)
+        if name == "flattrade":  # the sandbox approves its own login page: no browser needed
+            return adapter.create_broker(adapter.sandbox_config(sandbox), opener=follow_login_page)
+        return adapter.create_broker(adapter.sandbox_config(sandbox))
+    config = (settings.get("brokers", {}) or {}).get(name)
+    if not config:
+        raise BrokerSetupError(f"{name} is not set up yet: add your account in Settings > Brokers, "
+                               f"or start with --broker paper.")
+    return adapter.create_broker(config)
+
+
+def follow_login_page(url: str) -> None:
+    """Stand-in for the browser on a sandbox: fetch its auto-approving page, follow the redirect."""
+    import threading
+
+    import requests
+
+    threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 10}, daemon=True).start()
+
+
+def read_sandbox_info(text: str) -> dict:
+    """The sandbox's description: its JSON line itself, or a file whose first line it is."""
+    import json
+
+    candidate = text.strip()
+    if not candidate.startswith("{"):
+        try:
+            candidate = Path(candidate).read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise BrokerSetupError(f"Cannot read the sandbox description from {text!r}: {exc}") from exc
+    try:
+        info = json.loads(candidate)
+    except ValueError as exc:
+        raise BrokerSetupError("The sandbox description is not the JSON line the sandbox printed.") from exc
+    if not isinstance(info, dict):
+        raise BrokerSetupError("The sandbox description is not the JSON line the sandbox printed.")
+    return info
 
 
 def create_context(broker, settings, journal=None):
@@ -177,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     broker_name = "paper" if args.screenshot else (args.broker or settings.get("broker", "paper"))
-    broker = create_broker(broker_name, settings, seed=args.seed, ticks_per_second=args.ticks_per_second)
+    try:
+        sandbox = read_sandbox_info(args.sandbox) if args.sandbox and not args.screenshot else None
+        broker = create_broker(broker_name, settings, seed=args.seed, ticks_per_second=args.ticks_per_second,
+                               sandbox=sandbox)
+    except BrokerSetupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     journal = None
     if args.screenshot:  # a picture for docs: nothing of it goes into the user's journal
         from terminal.storage.journal import OrderJournal

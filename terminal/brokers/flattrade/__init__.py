@@ -6,7 +6,7 @@
 Against the loopback sandbox (``trading-terminal sandbox noren`` prints one JSON line):
 
     info = json.loads(first_line)
-    store_sandbox_secret(info)
+    store_sandbox_secrets(info)
     broker = create_broker(sandbox_config(info))
 """
 
@@ -16,7 +16,7 @@ from terminal.brokers.flattrade.broker import FlattradeBroker
 from terminal.brokers.flattrade.config import FlattradeConfig
 from terminal.storage import secrets
 
-__all__ = ["FlattradeBroker", "FlattradeConfig", "create_broker", "sandbox_config", "store_sandbox_secret"]
+__all__ = ["FlattradeBroker", "FlattradeConfig", "create_broker", "sandbox_config", "store_sandbox_secrets"]
 
 
 def create_broker(config: dict, **kwargs) -> FlattradeBroker:
@@ -41,6 +41,6 @@ def sandbox_config(sandbox_json: dict) -> dict:
     return config
 
 
-def store_sandbox_secret(sandbox_json: dict) -> None:
+def store_sandbox_secrets(sandbox_json: dict) -> None:
     """Put the sandbox's test API secret in the keyring, where the adapter reads secrets from."""
     secrets.save_secret("flattrade", sandbox_json["user_id"], "api_secret", sandbox_json["api_secret"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flattrade_helpers import RecordingSink, follow_in_background, free_port
 
-from terminal.brokers.flattrade import create_broker, sandbox_config, store_sandbox_secret
+from terminal.brokers.flattrade import create_broker, sandbox_config, store_sandbox_secrets
 from terminal.sim.servers.noren import NorenSandbox
 
 
@@ -19,7 +19,7 @@ def sandbox():
 @pytest.fixture
 def broker_config(sandbox):
     info = sandbox.info()
-    store_sandbox_secret(info)
+    store_sandbox_secrets(info)
     config = sandbox_config(info)
     config.update(reconnect_initial_delay=0.1, reconnect_max_delay=0.5, login_timeout=5.0, http_timeout=5.0)
     return config
