@@ -6,8 +6,9 @@ exchange (about 30 ms to build), so no order or position leaks from one test int
 
 ``ctx`` runs the exchange on a frozen clock at ``TRADING_DAY``: contract tokens are the ones the
 tests name (NIFTY25NOVFUT is NFO:436130), quotes are the same in every run, and the market does not
-move, so a limit order away from the touch stays open. The feed thread is not started; a test that
-wants live ticks starts it with ``run_async(ctx.session.start())`` and stops it at the end.
+move, so a limit order away from the touch stays open. ``paper_ctx`` runs on the wall clock (today's
+contracts, a moving market). Neither starts the feed thread; a test that wants live ticks starts it
+with ``run_async(paper_ctx.session.start())``, and the fixture's teardown stops it.
 """
 
 from __future__ import annotations

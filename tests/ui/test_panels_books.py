@@ -96,6 +96,24 @@ def test_delete_cancels_selected_open_order(qtbot, ctx, broker, run_async):
     assert len(panel.open_model) == 0 and len(panel.completed_model) == 1
 
 
+def test_cancel_of_an_order_already_closed_at_the_broker_fails_and_says_why(qtbot, ctx, broker, run_async):
+    price = resting_buy_price(broker, RELIANCE)
+    outcome = run_async(ctx.orders.place(OrderRequest(ACCOUNT, RELIANCE, Side.BUY, 5, price=price)))[0]
+    run_async(ctx.session.refresh_orders())
+    panel = show(qtbot, OrderBookPanel(ctx))
+    panel.focus_primary()
+    broker.cancel_order(outcome.order_id)  # cancelled elsewhere (the broker's web page); the panel is stale
+    qtbot.keyClick(panel.open_table, Qt.Key_Delete)
+    qtbot.waitUntil(lambda: panel.last_task.done(), timeout=5000)
+    assert panel.last_task.result() is False
+    error = ctx.messages.messages()[-1]
+    assert f"Cancel of order {outcome.order_id} failed" in error.text and "nothing left to cancel" in error.text
+    assert "Refresh the order book" in error.hint
+    run_async(ctx.session.refresh_orders())
+    assert len(panel.open_model) == 0
+    assert text(panel.completed_model, 0, "Status") == "CANCELLED"
+
+
 def test_modify_button_asks_the_window(qtbot, ctx):
     ctx.portfolio.replace_orders(ACCOUNT, [order("1")])
     panel = show(qtbot, OrderBookPanel(ctx))

@@ -206,3 +206,28 @@ def test_enter_places_at_the_paper_broker_and_the_order_book_shows_it(qtbot, ctx
     run_async(ctx.session.refresh_orders())
     rows = [book.open_model.item(r) for r in range(len(book.open_model))]
     assert [(o.order_id, o.price, o.side) for o in rows] == [(outcomes[0].order_id, price, Side.BUY)]
+
+
+def test_a_price_outside_the_band_is_rejected_by_the_exchange_with_its_reason(qtbot, ctx, broker, run_async):
+    from terminal.ui.panels.order_book import OrderBookPanel
+
+    entry, book = OrderEntryPanel(ctx), OrderBookPanel(ctx)
+    for widget in (entry, book):
+        qtbot.addWidget(widget)
+        widget.show()
+    ltp = broker.quotes([RELIANCE])[0].ltp
+    entry.open_order(Side.BUY, RELIANCE, price=round_to_tick(ltp * 120 // 100, 5))  # band is LTP ± 10%
+    qtbot.keyClick(entry.lots, Qt.Key_Return)
+    [outcome] = run_async(entry.last_task)
+    assert not outcome.accepted and "outside the price band" in outcome.message
+    error = ctx.messages.messages()[-1]
+    assert error.text.startswith("Rejected: BUY 1 Reliance Industries") and "outside the price band" in error.text
+    assert "band" in error.hint
+    [rejected] = broker.order_book()
+    assert rejected.status is OrderStatus.REJECTED
+    run_async(ctx.session.refresh_orders())
+    assert len(book.open_model) == 0
+    completed = book.completed_model
+    columns = [c.header for c in completed.columns]
+    assert completed.data(completed.index(0, columns.index("Status"))) == "REJECTED"
+    assert "outside the price band" in completed.data(completed.index(0, columns.index("Reason")))
