@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from terminal.services.background import spawn
+    from terminal.storage.secrets import SecretStoreUnavailable
     from terminal.storage.settings import Settings
     from terminal.ui import theme
     from terminal.ui.main_window import MainWindow
@@ -232,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
-    broker_name = "paper" if args.screenshot else (args.broker or settings.get("broker", "paper"))
+    # --screenshot shows the simulated exchange unless a broker was asked for by name.
+    broker_name = args.broker or ("paper" if args.screenshot else settings.get("broker", "paper"))
     try:
-        sandbox = read_sandbox_info(args.sandbox) if args.sandbox and not args.screenshot else None
+        sandbox = read_sandbox_info(args.sandbox) if args.sandbox else None
         broker = create_broker(broker_name, settings, seed=args.seed, ticks_per_second=args.ticks_per_second,
                                sandbox=sandbox)
-    except BrokerSetupError as exc:
+    except (BrokerSetupError, SecretStoreUnavailable) as exc:
         print(exc, file=sys.stderr)
         return 2
     journal = None
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     spawn(start_session(context))
     exit_code = 0
 
-    if args.screenshot:
+    if args.screenshot and (broker_name == "paper" or sandbox is not None):  # never on a real account
         context.session.ready.connect(lambda: spawn(show_sample_trading(window, context)))
 
         def take_screenshot() -> None:
