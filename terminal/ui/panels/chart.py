@@ -520,12 +520,12 @@ class ChartPanel(QWidget):
                 names = ("upper", "middle", "lower") if isinstance(ind, BollingerBands) else (_main_line(ind),)
                 for name in names:
                     style = Qt.PenStyle.DashLine if name == "middle" else Qt.PenStyle.SolidLine
-                    item = LineItem(colour, width=1.2, style=style)
+                    item = LineItem(colour, style=style)
                     item.set_values(getter(name), scale=0.01)
                     self._price_plot.addItem(item)
                     items.append(item)
             elif isinstance(ind, RSI):
-                item = LineItem("#b388ff", width=1.2)
+                item = LineItem("#b388ff")
                 item.set_values(getter("rsi"))
                 self._rsi_plot.addItem(item)
                 items.append(item)
@@ -535,7 +535,7 @@ class ChartPanel(QWidget):
                 hist.set_values(lambda g=getter("histogram"): g() / 100.0)
                 self._macd_plot.addItem(hist)
                 for name, colour in (("macd", "#42a5f5"), ("signal", "#ff7043")):
-                    item = LineItem(colour, width=1.2)
+                    item = LineItem(colour)
                     item.set_values(getter(name), scale=0.01)
                     self._macd_plot.addItem(item)
                     items.append(item)
