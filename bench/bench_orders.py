@@ -56,8 +56,8 @@ SMOKE = Scale(key_presses=2, condors=1, hop_samples=3)
 class EdgeBroker(PaperBroker):
     """The paper broker, with a clock and an optional network round trip at the edge of the machine."""
 
-    def __init__(self, exchange: SimulatedExchange):
-        super().__init__(exchange)
+    def __init__(self, exchange: SimulatedExchange, cash: int = 10_00_00_000_00):
+        super().__init__(exchange, cash=cash)  # ₹10 crore: condors that rest unfilled must not exhaust margin
         self.round_trip_s = 0.0
         self.arrivals: list[float] = []  # perf_counter when each place_order call arrived
         self._lock = threading.Lock()
