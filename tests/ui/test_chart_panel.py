@@ -354,3 +354,23 @@ def test_live_bar_repaints_only_the_forming_bar(panel, qtbot):
     view = panel._view.viewport()
     assert 0 < area < 0.5 * view.width() * view.height()
     assert max(r.right() for r in regions.rects) >= view.width() - 1  # the forming bar and the price axis
+
+
+def test_axes_draw_the_labels_pyqtgraph_would(panel):
+    """The chart's axes paint themselves (cached static text); what they show must match
+    pyqtgraph's own axis layout for the same range and size."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QImage, QPainter
+
+    for visible in (60, 2_000):
+        panel.jump_to_latest(visible)
+        panel.grab()
+        for axis in (panel._price_plot.getAxis("right"), panel._volume_plot.getAxis("right"),
+                     panel._macd_plot.getAxis("bottom")):
+            image = QImage(10, 10, QImage.Format.Format_ARGB32_Premultiplied)
+            painter = QPainter(image)
+            painter.setFont(panel._view.font())
+            specs = pg.AxisItem.generateDrawSpecs(axis, painter)
+            painter.end()
+            expected = [text for _, _, text in specs[2]]
+            assert expected and axis.last_labels == expected

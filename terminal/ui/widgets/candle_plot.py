@@ -9,6 +9,7 @@ no Python object per bar). x is the bar index; y is rupees (paise / 100) for pri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
@@ -16,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import internals
-from PySide6.QtCore import QLineF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen, QStaticText
 
 from terminal.domain.money import format_price, group_indian
 from terminal.ui.widgets.chart_lod import LINE, Pyramid, line_points, merge_factor, visible_slice
@@ -348,9 +349,158 @@ _CALENDAR_STEPS = ("day", "week", "month", "quarter", "year")
 _TRADING_MINUTES_PER_DAY = 375  # 09:15 to 15:30
 _CALENDAR_DAYS = {"day": 1, "week": 5, "month": 21, "quarter": 63, "year": 250}  # trading days
 LABEL_SPACING_PX = 90
+_STATIC_TEXT_CACHE = 4096  # laid-out labels kept per axis (a price axis meets a few hundred a session)
 
 
-class BarTimeAxis(pg.AxisItem):
+class _FastAxis(pg.AxisItem):
+    """An AxisItem that paints straight from its tick values each frame: one drawLines per
+    tick level and each label as a cached QStaticText (laid out once per distinct string).
+
+    pyqtgraph's AxisItem re-measures every label with QPainter.boundingRect, records a
+    QPicture and replays it on every pan (~1 ms an axis); this paints the same ticks and
+    labels, by the same density rules (``textFillLimits``, labels kept inside the axis), in
+    ~0.1 ms. The view is assumed unscaled (one scene unit a pixel), as in the chart.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._texts: dict[str, QStaticText] = {}
+        self._metrics_key = None
+        self._metrics: QFontMetricsF | None = None
+        self._text_widths: dict[str, float] = {}
+        self._tick_pens: dict[int, QPen] = {}
+        self._levels_key: tuple | None = None
+        self._levels: list = []
+        self.last_labels: list[str] = []  # drawn by the last paint (for tests)
+
+    def tickValues(self, minVal, maxVal, size):
+        # asked by the axis and by the grid in the same frame: compute once
+        key = (minVal, maxVal, size)
+        if key != self._levels_key:
+            self._levels = super().tickValues(minVal, maxVal, size)
+            self._levels_key = key
+        return self._levels
+
+    def _static_text(self, text: str) -> QStaticText:
+        st = self._texts.get(text)
+        if st is None:
+            if len(self._texts) >= _STATIC_TEXT_CACHE:
+                self._texts.clear()
+            st = QStaticText(text)
+            st.setTextFormat(Qt.TextFormat.PlainText)
+            self._texts[text] = st
+        return st
+
+    def _font_metrics(self, painter: QPainter) -> QFontMetricsF:
+        font = self.style["tickFont"] or painter.font()
+        key = font.key()
+        if key != self._metrics_key:
+            self._metrics, self._metrics_key = QFontMetricsF(font), key
+            self._texts.clear()  # laid out for the old font
+            self._text_widths: dict[str, float] = {}
+        return self._metrics
+
+    def _text_width(self, text: str) -> float:
+        width = self._text_widths.get(text)
+        if width is None:
+            if len(self._text_widths) >= _STATIC_TEXT_CACHE:
+                self._text_widths.clear()
+            width = self._text_widths[text] = self._metrics.horizontalAdvance(text)
+        return width
+
+    def _tick_pen(self, level: int) -> QPen:
+        pen = self._tick_pens.get(level)
+        base = self.tickPen()
+        if pen is None or pen.widthF() != base.widthF() or pen.color().rgb() != base.color().rgb():
+            pen = QPen(base)
+            colour = QColor(pen.color())
+            colour.setAlpha(int(255 / (level + 1)) if self.style["tickAlpha"] is None else colour.alpha())
+            pen.setColor(colour)
+            self._tick_pens[level] = pen
+        return pen
+
+    def paint(self, painter: QPainter, *args) -> None:
+        if self.linkedView() is None:
+            return
+        vertical = self.orientation in ("left", "right")
+        rect = self.rect()
+        length = rect.height() if vertical else rect.width()
+        lo, hi = self.range
+        if length <= 0 or hi == lo:
+            return
+        if self.style["tickFont"] is not None:
+            painter.setFont(self.style["tickFont"])
+        metrics = self._font_metrics(painter)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        # value -> pixel along the axis (y grows downwards)
+        scale = (-length if vertical else length) / (hi - lo)
+        origin = (length if vertical else 0.0) - lo * scale
+        edge = {"left": rect.right(), "right": rect.left(), "top": rect.bottom(), "bottom": rect.top()}[self.orientation]
+        direction = -1 if self.orientation in ("left", "top") else 1
+        painter.setPen(self.pen())
+        if vertical:
+            painter.drawLine(QLineF(edge + direction, rect.top() - 1, edge + direction, rect.bottom() + 1))
+        else:
+            painter.drawLine(QLineF(rect.left() - 1, edge + direction, rect.right() + 1, edge + direction))
+        levels = self.tickValues(lo, hi, length)[:self.style["maxTickLevel"] + 1]
+        placed: list[list[tuple[float, float]]] = []  # per level: (value, pixel) inside the axis
+        for i, (_, values) in enumerate(levels):
+            v = np.asarray(values, dtype=np.float64)
+            px = v * scale + origin
+            inside = (px >= -0.5) & (px <= length + 0.5)
+            v, px = v[inside], px[inside]
+            placed.append(list(zip(v.tolist(), px.tolist())))
+            tick = self.style["tickLength"] / (i * 0.5 + 1.0) * direction
+            if not len(px):
+                continue
+            painter.setPen(self._tick_pen(i))
+            lines = [QLineF(edge, p, edge + tick, p) if vertical else QLineF(p, edge, p, edge + tick) for p in px.tolist()]
+            painter.drawLines(lines)
+        if self.style["showValues"]:
+            self._paint_labels(painter, metrics, levels, placed, vertical, edge, length, direction)
+
+    def _paint_labels(self, painter, metrics, levels, placed, vertical, edge, length, direction) -> None:
+        height = metrics.height()
+        offset = max(0, self.style["tickLength"]) + self.style["tickTextOffset"][0 if vertical else 1]
+        bounds = self.boundingRect()
+        painter.setPen(self.textPen())
+        painter.setClipRect(bounds)
+        drawn: list[str] = []
+        used = 0.0  # text extent along the axis so far, for the density rule
+        largest = 0.0  # text extent across the axis, for the axis' own size
+        for i in range(min(len(levels), self.style["maxTextLevel"] + 1)):
+            spacing, values = levels[i]
+            strings = self.tickStrings([v for v, _ in placed[i]], self.autoSIPrefixScale * self.scale, spacing)
+            widths = [self._text_width(text) for text in strings]
+            level_used = used + sum(height * 0.8 if vertical else w for w in widths)
+            if i > 0 and any(len(drawn) >= count and level_used / length >= limit
+                             for count, limit in self.style["textFillLimits"]):
+                break
+            used = level_used
+            across = max(widths, default=0.0) if vertical else height * 0.8
+            largest = max(largest, across)
+            for (_, px), text, width in zip(placed[i], strings, widths):
+                if not text:
+                    continue
+                if vertical:
+                    x = edge + offset if direction > 0 else edge - offset - width
+                    top_left = QPointF(x, px - height / 2)
+                    box = QRectF(x, px - height * 0.4, width, height * 0.8)
+                else:
+                    y = edge + offset if direction > 0 else edge - offset - height
+                    top_left = QPointF(px - width / 2, y)
+                    box = QRectF(px - width / 2, y, width, height * 0.8)
+                if (bounds & box) != box:
+                    continue  # would stick out of the axis: pyqtgraph drops it too
+                painter.drawStaticText(top_left, self._static_text(text))
+                drawn.append(text)
+        self.last_labels = drawn
+        if largest:
+            self._updateMaxTextSize(int(math.ceil(largest)))
+
+
+class BarTimeAxis(_FastAxis):
     """Bottom axis for a bar-index x: ticks where the IST clock crosses a round time
     (10:00, 10:30 ...) or a new day, month or year, labelled in IST."""
 
@@ -455,21 +605,21 @@ def _label(epoch: int, step, new_day: bool) -> str:
     return moment.strftime("%Y")
 
 
-class PriceAxis(pg.AxisItem):
+class PriceAxis(_FastAxis):
     """Right-hand axis in rupees with two decimals and Indian digit grouping."""
 
     def tickStrings(self, values, scale, spacing):
         return [format_price(int(round(v * 100))) for v in values]
 
 
-class VolumeAxis(pg.AxisItem):
+class VolumeAxis(_FastAxis):
     """Volume and other counts the Indian way: 12.5K, 3.40L, 1.20Cr."""
 
     def tickStrings(self, values, scale, spacing):
         return [compact_count(v) for v in values]
 
 
-class ValueAxis(pg.AxisItem):
+class ValueAxis(_FastAxis):
     """Plain values with at most two decimals (RSI, MACD in rupees)."""
 
     def tickStrings(self, values, scale, spacing):
