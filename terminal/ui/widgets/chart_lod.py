@@ -151,11 +151,13 @@ def _merge_pairs(values: np.ndarray, how: str) -> np.ndarray:
     m = len(values)
     if how == "first":
         return values[0::2].copy()
+    # np.concatenate, not np.r_: a live bar merges ~80 short tails a tick, and np.r_'s
+    # parsing cost (~13 us a call) was most of it
     if how == "last":
         out = values[1::2]
-        return np.r_[out, values[-1:]] if m % 2 else out.copy()
+        return np.concatenate((out, values[-1:])) if m % 2 else out.copy()
     pair = _REDUCERS[how](values[0:m - m % 2:2], values[1::2])
-    return np.r_[pair, values[-1:]] if m % 2 else pair
+    return np.concatenate((pair, values[-1:])) if m % 2 else pair
 
 
 class Pyramid:
