@@ -62,6 +62,9 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    from terminal.storage.redaction import install as install_redaction
+
+    install_redaction()  # secrets are masked in every log line, exception and crash report
 
 
 def create_broker(name: str, settings, seed: int | None = None, ticks_per_second: float | None = None,
@@ -127,10 +130,13 @@ def create_context(broker, settings, journal=None):
     """Wire stores and services around ``broker``. Needs a QApplication and a qasync loop."""
     from terminal.services.account_session import AccountSession
     from terminal.services.background import BackgroundRunner
+    from terminal.services.feed_health import FeedHealth
+    from terminal.services.kill_switch import EntryLock, KillSwitch
     from terminal.services.market_store import MarketStore
     from terminal.services.messages import MessageLog
     from terminal.services.order_service import OrderService
     from terminal.services.portfolio_store import PortfolioStore
+    from terminal.services.risk import RiskCheck, RiskLimits
     from terminal.storage.journal import OrderJournal
     from terminal.storage.paths import data_dir
     from terminal.ui.context import TerminalContext
@@ -141,9 +147,15 @@ def create_context(broker, settings, journal=None):
     portfolio = PortfolioStore()
     journal = journal or OrderJournal(data_dir() / "orders.sqlite3")
     session = AccountSession(broker, market, portfolio, runner, messages, bar_builder=_bar_builder())
-    orders = OrderService(broker, market, journal, runner, messages)
+    limits = RiskLimits.from_settings(settings)
+    feed_health = FeedHealth(session.feed, market, broker, runner, messages, stale_after_s=limits.stale_quote_seconds)
+    risk = RiskCheck(limits, market, portfolio, quote_age=feed_health.quote_age, lock=EntryLock())
+    orders = OrderService(broker, market, journal, runner, messages, risk=risk)
+    kill_switch = KillSwitch(orders, portfolio, market)
+    kill_switch.watch_daily_loss()
+    session.ready.connect(feed_health.start)
     return TerminalContext(market=market, portfolio=portfolio, messages=messages, orders=orders, session=session,
-                           settings=settings, runner=runner)
+                           settings=settings, runner=runner, feed_health=feed_health, kill_switch=kill_switch)
 
 
 def _bar_builder():
@@ -195,6 +207,7 @@ async def show_sample_trading(window, context) -> None:
 
 
 def shutdown(context) -> None:
+    context.feed_health.stop()
     context.session.stop()
     context.runner.shutdown()
     context.settings.flush()

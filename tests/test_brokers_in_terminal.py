@@ -7,7 +7,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from terminal.app import BrokerSetupError, create_broker, create_context, read_sandbox_info, start_session
+from terminal.app import BrokerSetupError, create_broker, create_context, read_sandbox_info, shutdown, start_session
 from terminal.domain import OrderStatus
 from terminal.storage.journal import OrderJournal
 from terminal.storage.settings import Settings
@@ -72,8 +72,7 @@ def test_the_terminal_trades_against_each_sandbox(name, qtbot, run_async, tmp_pa
         qtbot.waitUntil(lambda: any(p.instrument_key == reliance and p.net_quantity > 0
                                     for p in context.portfolio.positions()), timeout=20_000)
     finally:
-        context.session.stop()
-        context.runner.shutdown()
+        shutdown(context)
 
 
 def test_a_broker_without_set_up_says_what_to_do(tmp_path):

@@ -57,6 +57,7 @@ class FeedWorker(QThread):
         self._refcount: Counter[InstrumentKey] = Counter()
         self._to_subscribe: set[InstrumentKey] = set()
         self._to_unsubscribe: set[InstrumentKey] = set()
+        self._to_resubscribe: set[InstrumentKey] = set()
         self._bar_keys: set[InstrumentKey] = set()
 
     # --- FeedSink: called from the broker's I/O thread -----------------------------------------
@@ -114,6 +115,14 @@ class FeedWorker(QThread):
                     del self._refcount[key]
                     self._to_subscribe.discard(key)
                     self._to_unsubscribe.add(key)
+            self._cond.notify()
+
+    def resubscribe(self, keys: Iterable[InstrumentKey]) -> None:
+        """Ask the broker again for subscribed ``keys`` (a stalled stream), counts unchanged."""
+        with self._cond:
+            for key in keys:
+                if self._refcount.get(key, 0) > 0:
+                    self._to_resubscribe.add(key)
             self._cond.notify()
 
     def subscribed(self) -> set[InstrumentKey]:
@@ -174,7 +183,8 @@ class FeedWorker(QThread):
                 log.warning("Feed did not close cleanly: %s", exc)
 
     def _has_work(self) -> bool:
-        return bool(self._stopping or self._batch or self._to_subscribe or self._to_unsubscribe)
+        return bool(self._stopping or self._batch or self._to_subscribe or self._to_unsubscribe
+                    or self._to_resubscribe)
 
     def _take_batch(self) -> FeedBatch:
         with self._cond:
@@ -184,9 +194,14 @@ class FeedWorker(QThread):
     def _apply_subscriptions(self) -> None:
         with self._cond:
             add, remove = list(self._to_subscribe), list(self._to_unsubscribe)
+            again = list(self._to_resubscribe - self._to_subscribe)
             self._to_subscribe.clear()
             self._to_unsubscribe.clear()
+            self._to_resubscribe.clear()
         try:
+            if again:
+                self.broker.unsubscribe(again)
+                add += again
             if remove:
                 self.broker.unsubscribe(remove)
             if add:

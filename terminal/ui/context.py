@@ -14,6 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from terminal.domain import InstrumentKey, Side
 from terminal.services.account_session import AccountSession
 from terminal.services.background import BackgroundRunner
+from terminal.services.feed_health import FeedHealth
+from terminal.services.kill_switch import KillSwitch
 from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
 from terminal.services.order_service import OrderService
@@ -40,6 +42,8 @@ class TerminalContext:
     session: AccountSession
     settings: Settings
     runner: BackgroundRunner
+    feed_health: FeedHealth | None = None
+    kill_switch: KillSwitch | None = None
     requests: PanelRequests = field(default_factory=PanelRequests)
 
     @property

@@ -33,6 +33,7 @@ KEYMAP: tuple[Hotkey, ...] = (
     Hotkey("search", "Find instrument", "Ctrl+F", "Trade"),
     Hotkey("cancel_all", "Cancel all open orders", "Ctrl+Shift+C", "Orders"),
     Hotkey("square_off_all", "Square off all positions", "Ctrl+Shift+Q", "Orders"),
+    Hotkey("kill_switch", "Kill switch: cancel all, square off all, lock entries…", "Ctrl+Shift+K", "Orders"),
     Hotkey("refresh", "Refresh orders and positions", "Ctrl+R", "Orders"),
     Hotkey("hotkeys", "Keyboard shortcuts…", "Ctrl+K", "Tools"),
     Hotkey("toggle_theme", "Switch dark/light theme", "Ctrl+Shift+T", "Tools"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from datetime import datetime
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from terminal import __version__
 from terminal.domain import Side
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._connect_requests()
+        self.context.orders.confirm = self.ask_async
         self.restore_layout()
 
     # --- panels ---------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class MainWindow(QMainWindow):
             "option_chain": lambda: self.show_panel("option_chain"),
             "strategy_builder": lambda: self.show_panel("strategy_builder"),
             "cancel_all": self.cancel_all_orders,
+            "kill_switch": lambda: spawn(self.context.kill_switch.request()),
             "square_off_all": self.square_off_all,
             "refresh": lambda: spawn(self.context.session.refresh_all()),
             "hotkeys": self.edit_hotkeys,
@@ -238,6 +241,16 @@ class MainWindow(QMainWindow):
         if state and self.charts.charts:
             self.restoreState(QByteArray(base64.b64decode(state)))  # place the reopened chart docks
 
+    async def ask_async(self, text: str) -> bool:
+        """The order service's question to the trader (big order, stale quote, kill switch)."""
+        box = QMessageBox(QMessageBox.Warning, "Please confirm", text, QMessageBox.Yes | QMessageBox.No, self)
+        box.setDefaultButton(QMessageBox.No)
+        answer = asyncio.get_running_loop().create_future()
+        box.finished.connect(lambda _: answer.done() or answer.set_result(
+            box.standardButton(box.clickedButton()) == QMessageBox.Yes))
+        box.open()
+        return await answer
+
     def open_modify(self, order) -> None:
         entry = self.show_panel("order_entry", focus=False)
         entry.open_modify(order)
@@ -293,14 +306,23 @@ class MainWindow(QMainWindow):
         self._rate_label = QLabel("0 ticks/s")
         self._mtm_label = QLabel("")
         self._clock_label = QLabel("")
-        for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label):
+        self._lock_label = QLabel("")
+        for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label, self._lock_label):
             bar.addWidget(label)
+        kill_switch = self.context.kill_switch
+        if kill_switch is not None:
+            kill_switch.engaged.connect(lambda reason: self._show_lock(True))
+            self._show_lock(kill_switch.is_locked)
         bar.addPermanentWidget(self._clock_label)
         self.context.session.feed_state_changed.connect(self._show_feed_state)
         self._status_timer = QTimer(self, interval=500)
         self._status_timer.timeout.connect(self._refresh_status)
         self._status_timer.start()
         self._refresh_status()
+
+    def _show_lock(self, locked: bool) -> None:
+        colour = theme.current().negative
+        self._lock_label.setText(f"<b style='color:{colour}'>ENTRIES LOCKED for today</b>" if locked else "")
 
     def _show_feed_state(self, state: str, message: str) -> None:
         colour = theme.current().positive if state == "CONNECTED" else theme.current().negative

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from terminal.app import create_context, start_session
+from terminal.app import create_context, shutdown, start_session
 from terminal.brokers.paper.broker import PaperBroker
 from terminal.domain import OrderStatus
 from terminal.sim.exchange import SimulatedExchange
@@ -41,9 +41,7 @@ def terminal_app(qtbot, run_async, settings_path, tmp_path):
 
     yield start
     for window, context in started:
-        context.session.stop()
-        context.runner.shutdown()
-        context.orders.journal.close()
+        shutdown(context)
 
 
 def select_in_watch(qtbot, window, key):
@@ -126,3 +124,31 @@ def test_the_ui_thread_gets_batches_not_ticks(qtbot, terminal_app):
     context.session.feed.batch_ready.connect(lambda batch: batches.append(batch.tick_count))
     qtbot.waitUntil(lambda: sum(batches) > 300, timeout=15_000)
     assert len(batches) < sum(batches) / 3
+
+
+def test_a_stalled_instrument_is_marked_in_the_market_watch(qtbot, terminal_app):
+    window, context = terminal_app()
+    watch = select_in_watch(qtbot, window, RELIANCE)
+    row = watch.model.row_for_key(RELIANCE)
+    symbol = watch.model.index(row, 0)
+    assert not watch.model.data(symbol).startswith("⏸")
+    context.feed_health.stale_changed.emit(frozenset({RELIANCE}))
+    assert watch.model.data(symbol).startswith("⏸")
+    assert "no ticks lately" in watch.model.data(symbol, Qt.ToolTipRole)
+    context.feed_health.stale_changed.emit(frozenset())
+    assert not watch.model.data(symbol).startswith("⏸")
+
+
+def test_the_kill_switch_hotkey_asks_then_locks_entries(qtbot, terminal_app, run_async):
+    window, context = terminal_app()
+    questions = []
+
+    async def answer_yes(text):
+        questions.append(text)
+        return True
+
+    context.orders.confirm = answer_yes
+    window.actions_by_id["kill_switch"].trigger()
+    qtbot.waitUntil(lambda: context.kill_switch.is_locked, timeout=10_000)
+    assert questions
+    qtbot.waitUntil(lambda: "LOCKED" in window._lock_label.text(), timeout=5_000)

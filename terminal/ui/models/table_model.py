@@ -20,6 +20,18 @@ from PySide6.QtGui import QBrush, QColor
 from terminal.domain.money import format_percent, format_price, format_quantity, format_rupees  # noqa: F401
 from terminal.ui import theme
 
+# Roles and flags as plain ints, looked up once: in PySide6 6.11 an attribute such as
+# Qt.DisplayRole costs ~6 µs, and data() runs thousands of times per repaint.
+DISPLAY_ROLE = int(Qt.ItemDataRole.DisplayRole)
+ALIGNMENT_ROLE = int(Qt.ItemDataRole.TextAlignmentRole)
+FOREGROUND_ROLE = int(Qt.ItemDataRole.ForegroundRole)
+BACKGROUND_ROLE = int(Qt.ItemDataRole.BackgroundRole)
+TOOLTIP_ROLE = int(Qt.ItemDataRole.ToolTipRole)
+USER_ROLE = int(Qt.ItemDataRole.UserRole)
+HORIZONTAL = Qt.Orientation.Horizontal
+ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+NO_FLAGS = Qt.ItemFlag.NoItemFlags
+
 LEFT = Qt.AlignLeft | Qt.AlignVCenter
 RIGHT = Qt.AlignRight | Qt.AlignVCenter
 CENTER = Qt.AlignHCenter | Qt.AlignVCenter
@@ -116,6 +128,7 @@ class KeyedTableModel(QAbstractTableModel):
         self._rows: list[Any] = []
         self._index: dict[Hashable, int] = {}
         self._brushes: dict[str, QBrush] = {}
+        self._alignments = [int(c.align) for c in self.columns]
 
     # --- Qt model interface ---------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -124,29 +137,30 @@ class KeyedTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.columns)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:
-        if orientation != Qt.Horizontal or not 0 <= section < len(self.columns):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY_ROLE) -> Any:
+        if orientation != HORIZONTAL or not 0 <= section < len(self.columns):
             return None
-        column = self.columns[section]
-        if role == Qt.DisplayRole:
-            return column.header
-        if role == Qt.TextAlignmentRole:
-            return int(column.align)
+        if role == DISPLAY_ROLE:
+            return self.columns[section].header
+        if role == ALIGNMENT_ROLE:
+            return self._alignments[section]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.DisplayRole) -> Any:
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DISPLAY_ROLE) -> Any:
         if not index.isValid():
             return None
         row = self._rows[index.row()]
         column = self.columns[index.column()]
-        if role == Qt.DisplayRole:
+        if role == DISPLAY_ROLE:
             return column.format(column.value(row))
-        if role == Qt.TextAlignmentRole:
-            return int(column.align)
-        if role == Qt.ForegroundRole and column.colour is not None:
+        if role == ALIGNMENT_ROLE:
+            return self._alignments[index.column()]
+        if role == FOREGROUND_ROLE:
+            if column.colour is None:
+                return None
             colour = column.colour(column.value(row))
             return self._brush(colour) if colour else None
-        if role == Qt.BackgroundRole:
+        if role == BACKGROUND_ROLE:
             if column.background is not None:
                 colour = column.background(row)
             elif self.background_of is not None:
@@ -154,16 +168,14 @@ class KeyedTableModel(QAbstractTableModel):
             else:
                 return None
             return self._brush(colour) if colour else None
-        if role == Qt.ToolTipRole and column.tooltip is not None:
+        if role == TOOLTIP_ROLE and column.tooltip is not None:
             return column.tooltip(row) or None
-        if role == Qt.UserRole:
+        if role == USER_ROLE:
             return column.value(row)  # the raw value (paise, units), for sorting and tests
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.NoItemFlags
-        return Qt.ItemIsEnabled | Qt.ItemIsSelectable
+        return ITEM_FLAGS if index.isValid() else NO_FLAGS
 
     def _brush(self, colour: str) -> QBrush:
         brush = self._brushes.get(colour)

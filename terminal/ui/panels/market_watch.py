@@ -21,6 +21,7 @@ from terminal.ui.widgets.table_view import TradingTableView
 
 FLASH_SECONDS = 0.4  # how long a row stays tinted after its LTP moved
 FLASH_CHECK_MS = 100  # how often expired flashes are cleared (one timer for the whole table)
+STALE_MARK = "⏸"  # shown before the symbol of an instrument whose ticks have stopped
 FLASH_ALPHA = "70"  # hex alpha of the flash tint over the LTP cell
 
 
@@ -32,6 +33,7 @@ class WatchRow:
     last_ltp: int = 0
     flash_until: float = 0.0  # time.monotonic() seconds
     flash_up: bool = True
+    stale: bool = False  # no ticks lately: the price may be old (FeedHealth says so)
 
 
 class MarketWatchPanel(QWidget):
@@ -73,6 +75,8 @@ class MarketWatchPanel(QWidget):
         if keys:
             context.session.subscribe(keys)
         self.market.ticks_updated.connect(self._on_ticks)
+        if context.feed_health is not None:
+            context.feed_health.stale_changed.connect(self.set_stale_keys)
         self.market.catalog_changed.connect(self.model.refresh_all)
 
     # --- columns --------------------------------------------------------------------------------
@@ -116,12 +120,16 @@ class MarketWatchPanel(QWidget):
 
     def _symbol(self, row: WatchRow) -> str:
         instrument = self.market.instrument(row.key)
-        return instrument.trading_symbol if instrument else row.key
+        symbol = instrument.trading_symbol if instrument else row.key
+        return f"{STALE_MARK} {symbol}" if row.stale else symbol
 
     def _symbol_tooltip(self, row: WatchRow) -> str:
         instrument = self.market.instrument(row.key)
         if instrument is None:
             return f"{row.key}: not in the instrument master"
+        if row.stale:
+            return (f"{instrument.display_name}: no ticks lately, the price may be old; "
+                    "the terminal is resubscribing and polling quotes.")
         lot = f", lot {format_quantity(instrument.lot_size)}" if instrument.is_derivative else ""
         return f"{instrument.display_name} ({instrument.exchange.value}{lot})"
 
@@ -208,7 +216,19 @@ class MarketWatchPanel(QWidget):
         if self._flashing and not self._flash_timer.isActive():
             self._flash_timer.start()
 
+    def set_stale_keys(self, keys: frozenset[InstrumentKey]) -> None:
+        """Mark the rows whose feed has stalled (FeedHealth.stale_changed); unmark the others."""
+        changed = []
+        for row in self.model.rows():
+            stale = row.key in keys
+            if row.stale != stale:
+                row.stale = stale
+                changed.append(row.key)
+        self.model.refresh_keys(changed)
+
     def _flash_colour(self, row: WatchRow) -> str | None:
+        if row.stale:
+            return f"#{FLASH_ALPHA}{theme.current().muted.lstrip('#')}"
         if row.flash_until <= time.monotonic():
             return None
         colour = theme.current().positive if row.flash_up else theme.current().negative

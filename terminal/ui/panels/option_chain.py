@@ -26,18 +26,29 @@ from terminal.domain import InstrumentKey, Side
 from terminal.domain.money import format_price, group_indian
 from terminal.services.greeks_engine import CALL, PUT, ChainData
 from terminal.ui import theme
-from terminal.ui.models.table_model import CENTER, RIGHT, Column, KeyedTableModel, sign_colour
+from terminal.ui.models.table_model import (
+    BACKGROUND_ROLE, CENTER, DISPLAY_ROLE, RIGHT, Column, KeyedTableModel, sign_colour,
+)
 from terminal.ui.widgets.table_view import TradingTableView
 
 LOTS_TYPING_WINDOW_S = 1.2  # digits typed within this of each other build one number ("1", "0" -> 10)
 MAX_LOTS = 9999
-BAR_ROLE = Qt.UserRole + 1  # a bar cell's length as a fraction of the column's largest value (-1..1)
+BAR_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+FONT_ROLE = int(Qt.ItemDataRole.FontRole)
+ALIGN_RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)  # looked up once: Qt enum attributes are slow per paint
+ALIGN_CENTER = int(Qt.AlignCenter)
+STATE_SELECTED = QStyle.StateFlag.State_Selected
+CE_ITEM_VIEW_ITEM = QStyle.ControlElement.CE_ItemViewItem
+PALETTE_TEXT = QPalette.ColorRole.Text
+  # a bar cell's length as a fraction of the column's largest value (-1..1)
 ITM_CALL = "#2a2619"  # warm tint: in the money
 ITM_PUT = "#2a2619"
 STRIKE_BG = "#232a34"
 ATM_BG = "#6b5314"
 SPOT_LINE = "#f0b429"
 SELECTED_BG = "#2d5b8a"
+SELECTED_BRUSH = QBrush(QColor(SELECTED_BG))
+WHITE = QColor("#ffffff")
 CALL_BAR = "#ef5350"  # call OI is resistance (red), put OI support (green), as traders read them
 PUT_BAR = "#26a69a"
 FALLING_BAR = "#8a94a3"
@@ -122,6 +133,8 @@ class ChainModel(KeyedTableModel):
         self.chain = chain
         self.chain_columns = chain_columns()
         super().__init__([self._column(c) for c in self.chain_columns], key_of=lambda r: r.strike, parent=parent)
+        self._bold = QFont()
+        self._bold.setBold(True)
         self._bar_max: dict[int, float] = {}
         self.strike_column = next(i for i, c in enumerate(self.chain_columns) if c.side is None)
 
@@ -163,17 +176,15 @@ class ChainModel(KeyedTableModel):
                 values = [abs(v) for r in self.rows() if (v := read(r))]
                 self._bar_max[number] = max(values, default=0.0)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.DisplayRole):
-        if role == Qt.BackgroundRole and index.isValid():
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DISPLAY_ROLE):
+        if role == BACKGROUND_ROLE and index.isValid():
             return self._background(index)
         if role == BAR_ROLE and index.isValid():
             top = self._bar_max.get(index.column())
             value = self.columns[index.column()].value(self.item(index.row())) if top else None
             return value / top if value else 0.0
-        if role == Qt.FontRole and index.column() == self.strike_column:
-            font = QFont()
-            font.setBold(True)
-            return font
+        if role == FONT_ROLE and index.column() == self.strike_column:
+            return self._bold
         return super().data(index, role)
 
     def _background(self, index) -> object:
@@ -200,14 +211,14 @@ class ChainDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option: QStyleOptionViewItem, index) -> None:
         super().initStyleOption(option, index)
-        if not option.state & QStyle.State_Selected:
+        if not option.state & STATE_SELECTED:
             return
         # The view paints no selection (transparent); the chosen side and the strike get it here.
-        option.state &= ~QStyle.State_Selected
+        option.state &= ~STATE_SELECTED
         side = self.panel.model.chain_columns[index.column()].side
         if side is None or side == self.panel.side:
-            option.backgroundBrush = QBrush(QColor(SELECTED_BG))
-            option.palette.setColor(QPalette.Text, QColor("#ffffff"))
+            option.backgroundBrush = SELECTED_BRUSH
+            option.palette.setColor(PALETTE_TEXT, WHITE)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         spec = self.panel.model.chain_columns[index.column()]
@@ -220,7 +231,7 @@ class ChainDelegate(QStyledItemDelegate):
         widget = opt.widget
         style = widget.style() if widget else None
         if style:
-            style.drawControl(QStyle.CE_ItemViewItem, opt, painter, widget)
+            style.drawControl(CE_ITEM_VIEW_ITEM, opt, painter, widget)
         fraction = index.data(BAR_ROLE) or 0.0
         if fraction:
             rect = opt.rect.adjusted(2, 3, -2, -3)
@@ -231,8 +242,8 @@ class ChainDelegate(QStyledItemDelegate):
             # Bars grow from the outer edge of each side towards the strike column.
             left = rect.left() if spec.side == CALL else rect.right() - width + 1
             painter.fillRect(QRect(left, rect.top(), width, rect.height()), bar)
-        painter.setPen(opt.palette.color(QPalette.Text))
-        painter.drawText(opt.rect.adjusted(2, 0, -4, 0), int(Qt.AlignRight | Qt.AlignVCenter), text)
+        painter.setPen(opt.palette.color(PALETTE_TEXT))
+        painter.drawText(opt.rect.adjusted(2, 0, -4, 0), ALIGN_RIGHT, text)
 
 
 class ChainTableView(TradingTableView):
@@ -274,7 +285,7 @@ class ChainTableView(TradingTableView):
             box = QRect(x + 2, y - height // 2, width - 4, height)
             painter.fillRect(box, QColor(SPOT_LINE))
             painter.setPen(QColor("#15191f"))
-            painter.drawText(box, int(Qt.AlignCenter), label)
+            painter.drawText(box, ALIGN_CENTER, label)
         painter.end()
 
 
