@@ -374,3 +374,17 @@ def test_axes_draw_the_labels_pyqtgraph_would(panel):
             painter.end()
             expected = [text for _, _, text in specs[2]]
             assert expected and axis.last_labels == expected
+
+
+def test_readout_shows_the_bar_under_the_cursor_else_the_last(panel):
+    from terminal.domain.money import format_price
+
+    def shown(bar):
+        return [f"{k} {format_price(v)}" for k, v in (("O", bar.open), ("H", bar.high), ("L", bar.low), ("C", bar.close))]
+
+    top, values = panel._readout.text().split("\n")
+    assert top.startswith("NIFTY MAR FUT · 5m") and all(part in top for part in shown(panel.bars.last()))
+    assert values.startswith("EMA(20) ") and "RSI(14) " in values
+    panel._set_cursor(10)
+    top = panel._readout.text().split("\n")[0]
+    assert all(part in top for part in shown(panel.bars.candle(10))) and panel._time_axes[0].label_at(10) in top

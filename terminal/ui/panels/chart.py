@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QMenu, QSpinBox,
     QToolBar, QToolButton, QVBoxLayout, QWidget,
@@ -276,9 +276,7 @@ class ChartPanel(QWidget):
         self._title = QLabel(f"<b>{self.instrument.display_name}</b>", self)
         self._toolbar.addWidget(self._title)
         self._toolbar.addSeparator()
-        self._readout = QLabel(self)
-        self._readout.setTextFormat(Qt.TextFormat.RichText)
-        self._readout.setStyleSheet(f"color: {t.text}; padding: 2px 6px; font-family: monospace;")
+        self._readout = BarReadout(self)
         self._view = pg.GraphicsLayoutWidget(self)
         self._view.setBackground(t.base)
         self._view.ci.setSpacing(0)
@@ -658,9 +656,9 @@ class ChartPanel(QWidget):
     def _update_readout(self) -> None:
         t = self._t
         n = len(self._bars)
-        name = f"<b>{self.instrument.display_name}</b> · {dict(TIMEFRAMES)[self.timeframe]}"
+        name = [(self.instrument.display_name, t.text), (f" · {dict(TIMEFRAMES)[self.timeframe]}", t.text)]
         if not n:
-            self._readout.setText(f"{name} <span style='color:{t.muted}'>no data</span>")
+            self._readout.set_lines([name + [("  no data", t.muted)]])
             return
         i = n - 1 if self._cursor_index is None else self._cursor_index
         bar = self._bars.candle(i)
@@ -669,16 +667,14 @@ class ChartPanel(QWidget):
         pct = 100.0 * change / previous if previous else 0.0
         colour = t.positive if bar.close >= bar.open else t.negative
         ch_colour = t.positive if change >= 0 else t.negative
-        when = self._time_axes[0].label_at(i)
-        mute = f"color:{t.muted}"
-        parts = [name, f"<span style='{mute}'>{when}</span>"]
+        top = name + [(f"  {self._time_axes[0].label_at(i)}", t.muted)]
         for label, value in (("O", bar.open), ("H", bar.high), ("L", bar.low), ("C", bar.close)):
-            parts.append(f"<span style='{mute}'>{label}</span> <span style='color:{colour}'>{format_price(value)}</span>")
-        parts.append(f"<span style='{mute}'>V</span> {compact_count(bar.volume)}")
+            top += [(f"  {label} ", t.muted), (format_price(value), colour)]
+        top += [("  V ", t.muted), (compact_count(bar.volume), t.text)]
         if bar.open_interest:
-            parts.append(f"<span style='{mute}'>OI</span> {compact_count(bar.open_interest)}")
+            top += [("  OI ", t.muted), (compact_count(bar.open_interest), t.text)]
         sign = "+" if change >= 0 else "-"
-        parts.append(f"<span style='color:{ch_colour}'>{sign}{format_price(abs(change))} ({pct:+.2f}%)</span>")
+        top.append((f"  {sign}{format_price(abs(change))} ({pct:+.2f}%)", ch_colour))
         values = []
         colours = iter(LINE_COLOURS * 4)
         for ind, lines in zip(self._indicators, self._lines):
@@ -686,8 +682,8 @@ class ChartPanel(QWidget):
             v = lines[_main_line(ind)][i] if i < len(lines[_main_line(ind)]) else math.nan
             shown = "–" if not math.isfinite(v) else (f"{v:.2f}" if ind.pane != "price" and not isinstance(ind, MACD)
                                                      else format_price(int(round(v))))
-            values.append(f"<span style='color:{c}'>{ind.label} {shown}</span>")
-        self._readout.setText("&nbsp;&nbsp;".join(parts) + "<br>" + "&nbsp;&nbsp;".join(values))
+            values.append((f"{ind.label} {shown}  ", c))
+        self._readout.set_lines([top, values])
 
     def _update_last_price(self) -> None:
         if not len(self._bars):
@@ -740,6 +736,49 @@ class ChartPanel(QWidget):
             edited = list(self._indicators)
             edited[index] = dialog.indicator()
             self.set_indicators(edited)
+
+
+class BarReadout(QWidget):
+    """The OHLC and indicator readout above the chart: two lines of coloured plain-text
+    segments, painted directly. (A rich-text QLabel re-laid out its HTML document on every
+    live tick, ~1 ms; this draws a few short strings.) Repaints only when the text changes,
+    and at most once a frame, as Qt coalesces the update() calls."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        font = self.font()
+        font.setFamily("monospace")
+        font.setStyleHint(font.StyleHint.Monospace)
+        self.setFont(font)
+        self._lines: list[list[tuple[str, str]]] = []
+        metrics = self.fontMetrics()
+        self._line_height = metrics.height()
+        self.setFixedHeight(2 * self._line_height + 4)
+        self._bold = self.font()
+        self._bold.setBold(True)
+
+    def set_lines(self, lines: list[list[tuple[str, str]]]) -> None:
+        """Each line is a list of (text, colour) segments, drawn left to right."""
+        if lines != self._lines:
+            self._lines = lines
+            self.update()
+
+    def text(self) -> str:
+        """The readout as plain text, one line per row."""
+        return "\n".join("".join(text for text, _ in line) for line in self._lines)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        y = 2 + self.fontMetrics().ascent()
+        for row, line in enumerate(self._lines):
+            x = 6
+            for k, (text, colour) in enumerate(line):
+                painter.setFont(self._bold if row == k == 0 else self.font())  # the instrument's name
+                painter.setPen(pg.mkColor(colour))
+                painter.drawText(x, y, text)
+                x += painter.fontMetrics().horizontalAdvance(text)
+            y += self._line_height
+        painter.end()
 
 
 class IndicatorDialog(QDialog):
