@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 
 
+def set_text(label: QLabel, text: str) -> None:
+    """Change a label only when its text changes: an unchanged setText still schedules a repaint."""
+    if label.text() != text:
+        label.setText(text)
+
+
 class MainWindow(QMainWindow):
     layout_restored = Signal(bool)
 
@@ -307,6 +313,10 @@ class MainWindow(QMainWindow):
         self._mtm_label = QLabel("")
         self._clock_label = QLabel("")
         self._lock_label = QLabel("")
+        # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole window.
+        for label, sample in ((self._rate_label, "88,88,888 ticks/s"), (self._mtm_label, "MTM: +₹88,88,88,888.88"),
+                              (self._clock_label, "88 Mmm 8888  88:88:88 IST")):
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
         for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label, self._lock_label):
             bar.addWidget(label)
         kill_switch = self.context.kill_switch
@@ -330,14 +340,14 @@ class MainWindow(QMainWindow):
 
     def _refresh_status(self) -> None:
         market = self.context.market
-        self._rate_label.setText(f"{market.ticks_per_second():,.0f} ticks/s")
-        self._clock_label.setText(datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
+        set_text(self._rate_label, f"{market.ticks_per_second():,.0f} ticks/s")
+        set_text(self._clock_label, datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
         total = 0
         for position in self.context.portfolio.positions(self.context.account):
             ltp = market.ltp(position.instrument_key)
             total += position.total_pnl(ltp if ltp is not None else position.average_price)
         colour = theme.current().positive if total >= 0 else theme.current().negative
-        self._mtm_label.setText(f"MTM: <span style='color:{colour}'>{format_rupees(total, signed=True)}</span>")
+        set_text(self._mtm_label, f"MTM: <span style='color:{colour}'>{format_rupees(total, signed=True)}</span>")
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if self.persist_layout:
