@@ -32,13 +32,13 @@ from terminal.brokers.flattrade import auth
 from terminal.brokers.flattrade.config import FlattradeConfig
 from terminal.brokers.flattrade.http import NorenError, NorenHttp
 from terminal.brokers.flattrade.instruments import Progress, ScripMaster
-from terminal.brokers.flattrade.orders import modify_order_fields, place_order_fields, protected_price
+from terminal.brokers.flattrade.order_updates import modify_order_fields, place_order_fields, protected_price
 from terminal.brokers.flattrade.schemas import (
     ORDER_TYPE_TO_WIRE, PayloadError, candles_from_eod, candles_from_tpseries, funds_from_wire,
     holding_from_wire, order_from_wire, paise, position_from_wire, text, tick_from_wire, trade_from_wire,
     units, wire_price,
 )
-from terminal.brokers.flattrade.websocket import NorenFeed
+from terminal.brokers.flattrade.market_feed import NorenFeed
 from terminal.domain import (
     AccountId, Candle, Exchange, Funds, Holding, Instrument, InstrumentKey, InstrumentKind, Order,
     OrderModification, OrderRequest, OrderType, Position, Tick, Trade,

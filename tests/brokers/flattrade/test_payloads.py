@@ -14,12 +14,12 @@ from terminal.brokers.base import RateLimitedError, SessionExpiredError
 from terminal.brokers.flattrade.auth import code_from_redirect_url, token_checksum, token_valid_until
 from terminal.brokers.flattrade.http import NorenError, check_reply, encode_body
 from terminal.brokers.flattrade.instruments import ScripMasterError, last_refresh_boundary, parse_scrip_master
-from terminal.brokers.flattrade.orders import protected_price
+from terminal.brokers.flattrade.order_updates import protected_price
 from terminal.brokers.flattrade.schemas import (
     IST, PayloadError, candles_from_eod, candles_from_tpseries, funds_from_wire, holding_from_wire,
     order_from_wire, parse_time, position_from_wire, trade_from_wire,
 )
-from terminal.brokers.flattrade.websocket import NorenFeed
+from terminal.brokers.flattrade.market_feed import NorenFeed
 from terminal.domain import InstrumentKind, OptionType, OrderStatus, OrderType, Product, Side
 
 RESOURCES = Path(__file__).parents[2] / "resources" / "flattrade"

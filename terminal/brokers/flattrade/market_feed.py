@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 import websocket
 
 from terminal.brokers.base import FeedSink, FeedState
-from terminal.brokers.flattrade.orders import order_update_from_wire
+from terminal.brokers.flattrade.order_updates import order_update_from_wire
 from terminal.brokers.flattrade.schemas import PayloadError, tick_from_wire, wire_key
 from terminal.domain import InstrumentKey, Tick
 
