@@ -36,6 +36,9 @@ def open_terminal(qtbot, run_async, tmp_path):
 
     yield start
     for context in started:
+        health = getattr(context, "feed_health", None)
+        if health is not None:
+            health.stop()  # its timer would spawn checks into later tests, which have no event loop
         context.session.stop()
         context.runner.shutdown()
         context.orders.journal.close()
