@@ -123,7 +123,7 @@ class ProgressIndicator(QWidget):
         if job.total:
             job.done = job.total if not error else job.done
         self._show()
-        QTimer.singleShot(HIDE_AFTER_MS, lambda: self._drop(job_id))
+        QTimer.singleShot(HIDE_AFTER_MS, self, lambda: self._drop(job_id))  # dies with the widget
 
     def _drop(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)
