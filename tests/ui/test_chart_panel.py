@@ -224,7 +224,7 @@ def test_context_menu_buys_and_sells_at_clicked_price(panel, qtbot):
 def test_position_line_and_wrong_instrument(panel):
     panel.set_position(Position("paper:SIM", NIFTY_FUT.key, "NIFTY24MARFUT", Product.MIS, net_quantity=-75,
                                 average_price=2_200_000))
-    assert "POS -75 @ 22,000.00" in panel._position_line.label.format
+    assert "POS -75 @ 22,000.00" in panel._position_line.text
     panel.set_position(None)
     assert panel._position_line is None
     with pytest.raises(ValueError, match="NSE:2885"):
@@ -388,3 +388,73 @@ def test_readout_shows_the_bar_under_the_cursor_else_the_last(panel):
     panel._set_cursor(10)
     top = panel._readout.text().split("\n")[0]
     assert all(part in top for part in shown(panel.bars.candle(10))) and panel._time_axes[0].label_at(10) in top
+
+
+def test_price_lines_pick_the_nearest_visible_movable_line():
+    from terminal.ui.widgets.candle_plot import OrderLine, PriceLine, PriceLines
+
+    lines = PriceLines()
+    buy = lines.add(OrderLine("B", 10_000, "BUY", "#00ff00", 5))
+    sell = lines.add(OrderLine("S", 10_030, "SELL", "#ff0000", 5))
+    lines.add(PriceLine(100.10, "POS", "#ffffff"))  # not movable: never picked up
+    assert lines.movable_line_at(100.12, 0.2) is buy
+    assert lines.movable_line_at(100.20, 0.2) is sell
+    assert lines.movable_line_at(100.5, 0.1) is None
+    sell.setVisible(False)
+    assert lines.movable_line_at(100.18, 0.2) is buy
+    lines.remove(buy)
+    assert lines.movable_line_at(100.0, 0.2) is None and len(lines.lines()) == 2
+
+
+def _mouse(view, kind, pos, buttons):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
+             "release": QEvent.Type.MouseButtonRelease}
+    point = QPointF(pos)
+    event = QMouseEvent(types[kind], point, view.viewport().mapToGlobal(point), Qt.MouseButton.LeftButton
+                        if kind != "move" else Qt.MouseButton.NoButton, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), event)
+    if kind == "move":
+        QTest.qWait(20)  # pyqtgraph's scene takes at most one move each 1/60 s
+
+
+def _drag(view, start, end):
+    """A left-button drag as the hand does it: hover, press, moves, release."""
+    held = Qt.MouseButton.LeftButton
+    _mouse(view, "move", start, Qt.MouseButton.NoButton)
+    _mouse(view, "press", start, held)
+    for k in range(1, 6):
+        _mouse(view, "move", start + (end - start) * k / 5, held)
+    _mouse(view, "release", end, Qt.MouseButton.NoButton)
+
+
+def test_dragging_an_order_line_with_the_mouse_asks_to_modify_and_other_drags_pan(panel, qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+
+    view, vb = panel._view, panel._price_plot.getViewBox()
+    y_lo, y_hi = vb.viewRange()[1]
+    price = round((y_lo + (y_hi - y_lo) * 0.4) * 100) // 5 * 5
+    panel.set_orders([open_order("A1", Side.BUY, price)])
+    panel.grab()
+    x_mid = sum(panel.visible_range()) / 2
+
+    def at(y_rupees: float) -> QPoint:
+        return view.mapFromScene(vb.mapViewToScene(QPointF(x_mid, y_rupees)))
+
+    target = (y_lo + (y_hi - y_lo) * 0.7)
+    with qtbot.waitSignal(panel.order_price_drag_requested, timeout=1000) as signal:
+        _drag(view, at(price / 100), at(target))
+    order_id, new_price = signal.args
+    pixel = (y_hi - y_lo) * 100 / vb.height()  # paise a pixel
+    assert order_id == "A1" and new_price % 5 == 0 and abs(new_price - target * 100) <= 2 * pixel + 5
+    assert panel._order_lines["A1"].value() == pytest.approx(price / 100)  # back until the broker confirms
+    # a drag away from any line pans the chart and modifies nothing
+    before = panel.visible_range()
+    away = at(y_lo + (y_hi - y_lo) * 0.9)
+    with qtbot.assertNotEmitted(panel.order_price_drag_requested):
+        _drag(view, away, away + QPoint(200, 0))
+    assert panel.visible_range()[0] < before[0]

@@ -41,8 +41,8 @@ from terminal.domain.money import format_price, format_quantity
 from terminal.ui import theme
 from terminal.ui.hotkeys import Hotkey
 from terminal.ui.widgets.candle_plot import (
-    BarsItem, BarTimeAxis, CandleItem, GridItem, LineItem, OrderLine, PriceAxis, ValueAxis, VolumeAxis, compact_count,
-    horizontal_line,
+    BarsItem, BarTimeAxis, CandleItem, GridItem, LineItem, OrderLine, PriceAxis, PriceLine, PriceLines, ValueAxis,
+    VolumeAxis, compact_count, horizontal_line,
 )
 from terminal.ui.widgets.chart_lod import padded_range
 
@@ -103,7 +103,7 @@ class ChartPanel(QWidget):
         self._order_lines: dict[str, OrderLine] = {}
         self._orders: list[Order] = []
         self._position: Position | None = None
-        self._position_line: pg.InfiniteLine | None = None
+        self._position_line: PriceLine | None = None
         self._cursor_index: int | None = None
         self._fitting = False
         self._view_ready = False  # the x range has been set for real data at least once
@@ -160,14 +160,13 @@ class ChartPanel(QWidget):
                 colour = self._t.buy if order.side is Side.BUY else self._t.sell
                 line = OrderLine(order.order_id, price, text, colour, self.instrument.tick_size)
                 line.price_dropped.connect(self.order_price_drag_requested)
-                line.sigPositionChanged.connect(self._request_frame)
-                self._price_plot.addItem(line, ignoreBounds=True)
+                self._price_lines.add(line)
                 self._order_lines[order.order_id] = line
             else:
                 line.set_order_price(price, text)
         for order_id in list(self._order_lines):
             if order_id not in keep:
-                self._price_plot.removeItem(self._order_lines.pop(order_id))
+                self._price_lines.remove(self._order_lines.pop(order_id))
         self._request_frame()
 
     def set_position(self, position: Position | None) -> None:
@@ -176,15 +175,14 @@ class ChartPanel(QWidget):
             raise ValueError(f"position is for {position.instrument_key}, the chart shows {self.instrument.key}")
         self._position = position if position is not None and position.is_open else None
         if self._position_line is not None:
-            self._price_plot.removeItem(self._position_line)
+            self._price_lines.remove(self._position_line)
             self._position_line = None
         if self._position is None:
             self._request_frame()
             return
         p = self._position
         colour = self._t.positive if p.net_quantity > 0 else self._t.negative
-        self._position_line = horizontal_line(p.average_price, self._position_text(), colour)
-        self._price_plot.addItem(self._position_line, ignoreBounds=True)
+        self._position_line = self._price_lines.add(horizontal_line(p.average_price, self._position_text(), colour))
         self._request_frame()
 
     def set_timeframe(self, minutes: int) -> None:
@@ -312,14 +310,18 @@ class ChartPanel(QWidget):
         self._volume = BarsItem(_blend(t.positive, t.base), _blend(t.negative, t.base), mode="sum")
         self._volume.set_values(lambda: self._bars.volume, rising=lambda i: self._bars.close[i] >= self._bars.open[i])
         self._volume_plot.addItem(self._volume)
-        self._last_price_line = horizontal_line(0, "", t.positive, dashed=False)
-        self._last_price_line.label.setPosition(0.99)
-        self._last_price_line.setPen(pg.mkPen(t.muted, width=1, style=Qt.PenStyle.DotLine))
-        self._price_plot.addItem(self._last_price_line, ignoreBounds=True)
+        # every horizontal line of a pane is one item (see PriceLines)
+        self._price_lines = PriceLines()
+        self._price_plot.addItem(self._price_lines, ignoreBounds=True)
+        self._last_price_line = self._price_lines.add(
+            PriceLine(0, "", t.positive, Qt.PenStyle.DotLine, label_at=0.99, pen_colour=t.muted))
+        rsi_levels, macd_zero = PriceLines(), PriceLines()
         for level in (30, 70):
-            self._rsi_plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DotLine)))
+            rsi_levels.add(PriceLine(level, "", t.muted, Qt.PenStyle.DotLine))
+        macd_zero.add(PriceLine(0, "", t.border))
+        self._rsi_plot.addItem(rsi_levels, ignoreBounds=True)
+        self._macd_plot.addItem(macd_zero, ignoreBounds=True)
         self._rsi_plot.setYRange(0, 100, padding=0.05)
-        self._macd_plot.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(t.border)))
 
         self._cross_v = [pg.InfiniteLine(angle=90, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DashLine))
                          for _ in range(4)]
@@ -693,9 +695,8 @@ class ChartPanel(QWidget):
         colour = self._t.positive if last.close >= last.open else self._t.negative
         self._last_price_line.setVisible(True)
         self._last_price_line.setValue(last.close / 100)
-        self._last_price_line.label.setFormat(format_price(last.close))
-        self._last_price_line.label.fill = pg.mkBrush(colour)
-        self._last_price_line.label.update()
+        self._last_price_line.set_text(format_price(last.close))
+        self._last_price_line.set_fill(colour)
         self._update_position_text()
 
     def _position_text(self) -> str:
@@ -710,7 +711,7 @@ class ChartPanel(QWidget):
 
     def _update_position_text(self) -> None:
         if self._position_line is not None:
-            self._position_line.label.setFormat(self._position_text())
+            self._position_line.set_text(self._position_text())
 
     # --- indicator menu and dialog ---------------------------------------------------------
     def _fill_indicator_menu(self, menu: QMenu | None = None) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import internals
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen, QStaticText
 
 from terminal.domain.money import format_price, group_indian
@@ -640,8 +640,65 @@ def compact_count(value: float) -> str:
 
 # --- trading lines ---------------------------------------------------------------------------
 
-class OrderLine(pg.InfiniteLine):
-    """An open order's price as a labelled horizontal line that the trader can drag.
+LINE_GRAB_PX = 4  # a press this close to a movable line drags it
+
+
+class PriceLine(QObject):
+    """One horizontal line of a ``PriceLines`` item: a price (rupees), an optional label
+    (drawn above the line, at ``label_at`` of the view's width, left- or right-aligned
+    there) and a pen. Setting anything repaints the item; nothing else is re-laid out."""
+
+    def __init__(self, price_rupees: float, text: str, colour: str, style=Qt.PenStyle.SolidLine,
+                 label_at: float = 0.92, label_right: bool = True, movable: bool = False,
+                 pen_colour: str | None = None) -> None:
+        super().__init__()
+        self._price = float(price_rupees)
+        self._text = text
+        self._visible = True
+        self.label_at, self.label_right, self.movable = label_at, label_right, movable
+        self._fill = QColor(colour)
+        self._pen = pg.mkPen(pen_colour or colour, width=1, style=style)
+        self._pen.setCosmetic(True)
+        self._item: PriceLines | None = None
+
+    def value(self) -> float:
+        return self._price
+
+    def setValue(self, price_rupees: float) -> None:
+        if price_rupees != self._price:
+            self._price = float(price_rupees)
+            self._changed()
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self._changed()
+
+    def set_fill(self, colour: str) -> None:
+        """The label's background colour."""
+        if QColor(colour) != self._fill:
+            self._fill = QColor(colour)
+            self._changed()
+
+    def isVisible(self) -> bool:
+        return self._visible
+
+    def setVisible(self, visible: bool) -> None:
+        if visible != self._visible:
+            self._visible = visible
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._item is not None:
+            self._item.update()
+
+
+class OrderLine(PriceLine):
+    """An open order's price as a labelled dashed line that the trader can drag.
 
     Dropping it emits ``price_dropped(order_id, new_price_paise)`` (snapped to the tick) and
     puts the line back at the order's price: the order moves only when the broker confirms
@@ -651,22 +708,15 @@ class OrderLine(pg.InfiniteLine):
     price_dropped = Signal(str, int)
 
     def __init__(self, order_id: str, price_paise: int, text: str, colour: str, tick_size: int) -> None:
-        pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
-        super().__init__(pos=price_paise / 100, angle=0, movable=True, pen=pen,
-                         hoverPen=pg.mkPen(colour, width=2),
-                         label=text, labelOpts={"position": 0.08, "color": "#ffffff",
-                                                "fill": QColor(colour), "movable": False,
-                                                "anchors": [(0, 1), (0, 1)]})
+        super().__init__(price_paise / 100, text, colour, Qt.PenStyle.DashLine, label_at=0.08, label_right=False,
+                         movable=True)
         self.order_id = order_id
         self.price_paise = price_paise
         self.tick_size = tick_size
-        self.setZValue(20)
-        self.setCursor(Qt.CursorShape.SizeVerCursor)
-        self.sigPositionChangeFinished.connect(self._dropped)
 
     def set_order_price(self, price_paise: int, text: str) -> None:
         self.price_paise = price_paise
-        self.label.setFormat(text)
+        self.set_text(text)
         self.setValue(price_paise / 100)
 
     def drop_at(self, price_rupees: float) -> None:
@@ -674,7 +724,7 @@ class OrderLine(pg.InfiniteLine):
         self.setValue(price_rupees)
         self._dropped()
 
-    def _dropped(self, *_) -> None:
+    def _dropped(self) -> None:
         raw = int(round(self.value() * 100))
         tick = self.tick_size
         new_price = max(tick, ((raw + tick // 2) // tick) * tick)
@@ -683,17 +733,127 @@ class OrderLine(pg.InfiniteLine):
             self.price_dropped.emit(self.order_id, new_price)
 
 
-def horizontal_line(price_paise: int, text: str, colour: str, dashed: bool = True) -> pg.InfiniteLine:
-    """A fixed labelled line (position average, last price)."""
+def horizontal_line(price_paise: int, text: str, colour: str, dashed: bool = True) -> PriceLine:
+    """A fixed labelled line (position average, last price), for ``PriceLines.add``."""
     style = Qt.PenStyle.DashDotLine if dashed else Qt.PenStyle.SolidLine
-    line = pg.InfiniteLine(pos=price_paise / 100, angle=0, movable=False, pen=pg.mkPen(colour, width=1, style=style),
-                           label=text, labelOpts={"position": 0.92, "color": "#ffffff", "fill": QColor(colour),
-                                                  "anchors": [(1, 1), (1, 1)]})
-    line.setZValue(15)
-    return line
+    return PriceLine(price_paise / 100, text, colour, style)
+
+
+class PriceLines(pg.GraphicsObject):
+    """Every horizontal line of a pane in one item: last price, position, order lines,
+    RSI 30/70, MACD zero. One paint draws the lines and their labels (each label's text
+    laid out once as a QStaticText); nothing moves or re-lays out on a pan, where
+    pyqtgraph's InfiniteLine repositioned and re-set the HTML of each label.
+
+    Movable lines (order lines) drag with the left button: a press within
+    ``LINE_GRAB_PX`` of one picks it up, the drop calls its ``_dropped``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines: list[PriceLine] = []
+        self._texts: dict[str, QStaticText] = {}
+        self._dragging: PriceLine | None = None
+        self.setZValue(20)
+        self.setAcceptHoverEvents(True)
+
+    def add(self, line: PriceLine) -> PriceLine:
+        line._item = self
+        self._lines.append(line)
+        self.update()
+        return line
+
+    def remove(self, line: PriceLine) -> None:
+        if line in self._lines:
+            self._lines.remove(line)
+            line._item = None
+            if self._dragging is line:
+                self._dragging = None
+            self.update()
+
+    def lines(self) -> list[PriceLine]:
+        return list(self._lines)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-1e9, -1e12, 2e9, 2e12)  # added with ignoreBounds: never used for ranges
+
+    def movable_line_at(self, price_rupees: float, tolerance_rupees: float) -> PriceLine | None:
+        """The visible movable line nearest to ``price_rupees`` within the tolerance, or None."""
+        near = [(abs(line.value() - price_rupees), i, line) for i, line in enumerate(self._lines)
+                if line.movable and line.isVisible() and abs(line.value() - price_rupees) <= tolerance_rupees]
+        return min(near, key=lambda t: (t[0], -t[1]))[2] if near else None
+
+    def _grab_tolerance(self) -> float:
+        return LINE_GRAB_PX * abs(self.pixelHeight() or 0.0)
+
+    def hoverEvent(self, ev) -> None:
+        if not ev.isExit() and self.movable_line_at(ev.pos().y(), self._grab_tolerance()) is not None:
+            ev.acceptDrags(Qt.MouseButton.LeftButton)
+            self.setCursor(Qt.CursorShape.SizeVerCursor)
+        else:
+            self.unsetCursor()
+
+    def mouseDragEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            self._dragging = self.movable_line_at(ev.buttonDownPos().y(), self._grab_tolerance())
+        if self._dragging is None:
+            ev.ignore()  # not on a line: the view pans
+            return
+        ev.accept()
+        line = self._dragging
+        line.setValue(ev.pos().y())
+        if ev.isFinish():
+            self._dragging = None
+            line._dropped()
+
+    def paint(self, painter: QPainter, *args) -> None:
+        rect = self.viewRect()
+        shown = [line for line in self._lines if line.isVisible()]
+        if rect is None or not shown:
+            return
+        left, right = rect.left(), rect.right()
+        bottom, top = sorted((rect.top(), rect.bottom()))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        to_device = painter.transform()
+        labels = []
+        for line in shown:
+            y = line.value()
+            if not bottom <= y <= top:
+                continue
+            painter.setPen(line._pen)
+            painter.drawLine(QLineF(left, y, right, y))
+            if line.text:
+                labels.append((to_device.map(QPointF(left + (right - left) * line.label_at, y)), line))
+        if not labels:
+            return
+        painter.save()
+        painter.resetTransform()  # labels in pixels
+        metrics = painter.fontMetrics()
+        painter.setPen(QColor("#ffffff"))
+        for point, line in labels:
+            text = self._static_text(line.text)
+            width, height = metrics.horizontalAdvance(line.text) + 8, metrics.height() + 6
+            x = point.x() - width if line.label_right else point.x()
+            box = QRectF(round(x), round(point.y()) - height - 1, width, height)  # just above the line
+            painter.fillRect(box, line._fill)
+            painter.drawStaticText(QPointF(box.left() + 4, box.top() + 3), text)
+        painter.restore()
+
+    def _static_text(self, text: str) -> QStaticText:
+        st = self._texts.get(text)
+        if st is None:
+            if len(self._texts) >= 256:  # the P&L label changes every tick: keep the cache small
+                self._texts.clear()
+            st = QStaticText(text)
+            st.setTextFormat(Qt.TextFormat.PlainText)
+            self._texts[text] = st
+        return st
 
 
 __all__ = [
-    "BarTimeAxis", "BarsItem", "CandleItem", "GridItem", "LineItem", "OrderLine", "PriceAxis", "ValueAxis", "VolumeAxis",
-    "compact_count", "horizontal_line",
+    "BarTimeAxis", "BarsItem", "CandleItem", "GridItem", "LineItem", "OrderLine", "PriceAxis", "PriceLine", "PriceLines",
+    "ValueAxis", "VolumeAxis", "compact_count", "horizontal_line",
 ]
