@@ -381,6 +381,14 @@ class _FastAxis(pg.AxisItem):
             self._levels_key = key
         return self._levels
 
+    def _updateLabel(self) -> None:
+        # the chart's axes carry no title; pyqtgraph re-set the title's HTML and re-sized the
+        # axis on every range change (each pan), for a label that is never shown
+        if self.label.isVisible():
+            super()._updateLabel()
+        else:
+            self.update()
+
     def _static_text(self, text: str) -> QStaticText:
         st = self._texts.get(text)
         if st is None:
