@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import logging.handlers
 import os
@@ -98,6 +99,25 @@ def create_broker(name: str, settings, seed: int | None = None, ticks_per_second
     return adapter.create_broker(config)
 
 
+def make_connection_tester():
+    """``test(name, config, done)`` for the set-up dialogs: logs in off the UI thread, then calls
+    ``done(ok, message)`` (which the dialogs accept from any thread)."""
+    import threading
+
+    def test(name: str, config: dict, done) -> None:
+        def work() -> None:
+            try:
+                adapter = importlib.import_module(f"terminal.brokers.{name}")
+                info = adapter.create_broker(config).login()
+                done(True, f"Logged in as {info.user_name}.")
+            except Exception as exc:  # any failure is the answer to "does it connect?"
+                done(False, f"{exc} {getattr(exc, 'hint', '')}".strip())
+
+        threading.Thread(target=work, name=f"test-{name}", daemon=True).start()
+
+    return test
+
+
 def follow_login_page(url: str) -> None:
     """Stand-in for the browser on a sandbox: fetch its auto-approving page, follow the redirect."""
     import threading
@@ -136,6 +156,7 @@ def create_context(broker, settings, journal=None):
     from terminal.services.messages import MessageLog
     from terminal.services.order_service import OrderService
     from terminal.services.portfolio_store import PortfolioStore
+    from terminal.services.progress import ProgressTracker
     from terminal.services.risk import RiskCheck, RiskLimits
     from terminal.storage.journal import OrderJournal
     from terminal.storage.paths import data_dir
@@ -146,7 +167,8 @@ def create_context(broker, settings, journal=None):
     market = MarketStore()
     portfolio = PortfolioStore()
     journal = journal or OrderJournal(data_dir() / "orders.sqlite3")
-    session = AccountSession(broker, market, portfolio, runner, messages, bar_builder=_bar_builder())
+    session = AccountSession(broker, market, portfolio, runner, messages, bar_builder=_bar_builder(),
+                             progress=ProgressTracker())
     limits = RiskLimits.from_settings(settings)
     feed_health = FeedHealth(session.feed, market, broker, runner, messages, stale_after_s=limits.stale_quote_seconds)
     risk = RiskCheck(limits, market, portfolio, quote_age=feed_health.quote_age, lock=EntryLock())
@@ -235,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     from terminal.storage.secrets import SecretStoreUnavailable
     from terminal.storage.settings import Settings
     from terminal.ui import theme
+    from terminal.ui.dialogs.welcome import WelcomeDialog, should_show_welcome
     from terminal.ui.main_window import MainWindow
+    from terminal.ui.workspaces import LayoutAutosave
 
     settings = Settings()
     setup_logging(settings.get("log_level", "INFO"))
@@ -243,8 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Trading Terminal")
     app.setApplicationVersion(__version__)
     theme.apply_theme(app, settings.get("theme", "dark"))
+    from terminal import resources
+
+    app.setWindowIcon(resources.app_icon())
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    test_connection = make_connection_tester()
+    if not args.screenshot and args.broker is None and should_show_welcome(settings):
+        WelcomeDialog(settings, test_connection).exec()  # first run: simulated exchange or a broker
 
     # --screenshot shows the simulated exchange unless a broker was asked for by name.
     broker_name = args.broker or ("paper" if args.screenshot else settings.get("broker", "paper"))
@@ -261,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
 
         journal = OrderJournal(":memory:")
     context = create_context(broker, settings, journal)
-    window = MainWindow(context)
+    window = MainWindow(context, test_connection=test_connection)
     window.persist_layout = not args.screenshot
+    if window.persist_layout:  # crash-safe: the layout is saved every 30 s, written off the UI thread
+        window.autosave = LayoutAutosave(window.save_layout, 30, window)
     window.show()
     spawn(start_session(context))
     exit_code = 0

@@ -14,7 +14,7 @@ Rules every adapter keeps (the UI and services rely on them):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -24,6 +24,9 @@ from terminal.domain import (
     AccountId, Candle, Funds, Holding, Instrument, InstrumentKey, Order, OrderModification, OrderRequest,
     Position, Tick, Trade,
 )
+
+
+Progress = Callable[[int, "int | None"], None]  # (units done, units in all or None)
 
 
 class BrokerError(Exception):
@@ -136,8 +139,12 @@ class Broker(ABC):
 
     # --- reference and market data -------------------------------------------------------
     @abstractmethod
-    def instruments(self) -> list[Instrument]:
-        """The instrument master this account can trade and watch."""
+    def instruments(self, progress: Progress | None = None) -> list[Instrument]:
+        """The instrument master this account can trade and watch.
+
+        A download reports ``progress(done, total)`` from the calling thread; ``total`` is None
+        (or 0) when the size is not known.
+        """
 
     @abstractmethod
     def quotes(self, keys: list[InstrumentKey]) -> list[Tick]:

@@ -14,6 +14,7 @@ from terminal.services.feed_worker import FeedBatch, FeedWorker
 from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
 from terminal.services.portfolio_store import PortfolioStore
+from terminal.services.progress import ProgressTracker
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,9 @@ class AccountSession(QObject):
     session_failed = Signal(str)
 
     def __init__(self, broker: Broker, market: MarketStore, portfolio: PortfolioStore, runner: BackgroundRunner,
-                 messages: MessageLog, bar_builder=None, parent=None):
+                 messages: MessageLog, bar_builder=None, progress: ProgressTracker | None = None, parent=None):
         super().__init__(parent)
+        self.progress = progress or ProgressTracker(self)
         self.broker = broker
         self.market = market
         self.portfolio = portfolio
@@ -48,7 +50,7 @@ class AccountSession(QObject):
     async def start(self) -> bool:
         try:
             self.info = await self.runner.run(self.broker.login)
-            instruments = await self.runner.run(self.broker.instruments)
+            instruments = await self.runner.run(self._load_instruments)
             catalog = await self.runner.run(InstrumentCatalog, instruments)
         except BrokerError as exc:
             self.messages.error(f"Could not connect to {self.broker.name}: {exc}", exc.hint)
@@ -61,6 +63,11 @@ class AccountSession(QObject):
         await self.refresh_all()
         self.ready.emit()
         return True
+
+    def _load_instruments(self) -> list:
+        """Pool thread: the instrument master, with a progress bar while it downloads."""
+        with self.progress.track(f"{self.broker.name}: instrument master") as job:
+            return self.broker.instruments(progress=lambda done, total: job.advance(done))
 
     def stop(self) -> None:
         self.feed.stop()

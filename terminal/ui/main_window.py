@@ -9,16 +9,21 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget,
+)
 
-from terminal import __version__
+from terminal import __version__, resources
 from terminal.domain import Side
 from terminal.domain.money import format_rupees
 from terminal.services.background import spawn
 from terminal.ui import theme
+from terminal.services.risk import RiskLimits
 from terminal.ui.chart_docks import ChartDocks
 from terminal.ui.context import TerminalContext
+from terminal.ui.dialogs.about_dialog import AboutDialog
+from terminal.ui.dialogs.settings_dialog import SettingsDialog
 from terminal.ui.hotkeys import KEYMAP, effective_bindings, overrides_from
 from terminal.ui.panels.funds import FundsPanel
 from terminal.ui.panels.log_panel import LogPanel
@@ -29,10 +34,23 @@ from terminal.ui.panels.option_chain import OptionChainPanel
 from terminal.ui.panels.order_entry import OrderEntryPanel
 from terminal.ui.panels.positions import PositionsPanel
 from terminal.ui.panels.strategy_builder import StrategyBuilderPanel
+from terminal.ui.notifications import Notifier
 from terminal.ui.panels.trade_book import TradeBookPanel
+from terminal.ui.widgets.progress import ProgressIndicator
+from terminal.ui.widgets.table_view import TradingTableView
+from terminal.ui.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
+ICON_NAMES = {"square_off_all": "square_off", "toggle_theme": "theme"}  # actions whose icon is named otherwise
+
+
+def action_icon(action_id: str) -> QIcon:
+    """The toolbar icon of an action in the theme's colour; no icon where none was drawn."""
+    name = ICON_NAMES.get(action_id, action_id)
+    if not resources.resource_path(f"icons/toolbar/{name}.svg").is_file():
+        return QIcon()
+    return resources.icon(name)
 
 
 def set_text(label: QLabel, text: str) -> None:
@@ -44,9 +62,10 @@ def set_text(label: QLabel, text: str) -> None:
 class MainWindow(QMainWindow):
     layout_restored = Signal(bool)
 
-    def __init__(self, context: TerminalContext, parent: QWidget | None = None):
+    def __init__(self, context: TerminalContext, parent: QWidget | None = None, test_connection=None):
         super().__init__(parent)
         self.context = context
+        self.test_connection = test_connection  # (broker, config, done) for the settings dialog
         self.setObjectName("MainWindow")
         self.setWindowTitle(f"Trading Terminal {__version__} — {context.session.broker.name} {context.account}")
         self.setDockNestingEnabled(True)
@@ -64,6 +83,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect_requests()
         self.context.orders.confirm = self.ask_async
+        self.notifier = Notifier(self, context.portfolio, context.messages, context.settings, context.account)
+        self.workspaces = Workspaces(self, context.settings)
         self.restore_layout()
 
     # --- panels ---------------------------------------------------------------------------------
@@ -137,6 +158,9 @@ class MainWindow(QMainWindow):
             "refresh": lambda: spawn(self.context.session.refresh_all()),
             "hotkeys": self.edit_hotkeys,
             "toggle_theme": self.toggle_theme,
+            "settings": self.edit_settings,
+            "export_csv": self.export_table,
+            "about": lambda: AboutDialog(self).exec(),
             "reset_layout": self.reset_layout,
             "quit": self.close,
         }
@@ -153,12 +177,13 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(bindings[hotkey.action_id]))
             action.setShortcutContext(Qt.ApplicationShortcut)  # works in floating docks too
             action.triggered.connect(handler)
+            action.setIcon(action_icon(hotkey.action_id))
             self.addAction(action)
             self.actions_by_id[hotkey.action_id] = action
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        menus = {name: bar.addMenu(f"&{name}") for name in ("File", "Trade", "Orders", "View", "Tools")}
+        menus = {name: bar.addMenu(f"&{name}") for name in ("File", "Trade", "Orders", "View", "Tools", "Help")}
         for hotkey in KEYMAP:
             action = self.actions_by_id.get(hotkey.action_id)
             if action is not None:
@@ -167,6 +192,8 @@ class MainWindow(QMainWindow):
         panels_menu = menus["View"].addMenu("Panels")
         for dock in self.docks.values():
             panels_menu.addAction(dock.toggleViewAction())
+        workspaces_menu = menus["View"].addMenu("Workspaces")
+        workspaces_menu.aboutToShow.connect(lambda: self.workspaces.fill_menu(workspaces_menu))
 
     def apply_bindings(self, bindings: dict[str, str]) -> None:
         for action_id, keys in bindings.items():
@@ -269,11 +296,33 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_bindings(dialog.bindings())
 
-    def toggle_theme(self) -> None:
-        name = "light" if theme.current().name == "dark" else "dark"
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.context.settings, self.actions_by_id, self.test_connection, self)
+        dialog.theme_changed.connect(self.apply_theme)
+        dialog.hotkeys_changed.connect(self.apply_bindings)
+        if dialog.exec():
+            if self.context.orders.risk is not None:
+                self.context.orders.risk.limits = RiskLimits.from_settings(self.context.settings)
+            self.context.messages.info("Settings saved. A change of broker takes effect at the next start.")
+
+    def export_table(self) -> None:
+        """Export the focused table (or the market watch) to a CSV file the trader picks."""
+        focus = QApplication.focusWidget()
+        view = focus if isinstance(focus, TradingTableView) else self.panels["market_watch"].table
+        path, _ = QFileDialog.getSaveFileName(self, "Export table to CSV", "table.csv", "CSV files (*.csv)")
+        if path:
+            view.export_csv(path)
+            self.context.messages.info(f"Table exported to {path}.")
+
+    def apply_theme(self, name: str) -> None:
         theme.apply_theme(QApplication.instance(), name)
+        for action_id, action in self.actions_by_id.items():  # icons are drawn in the theme's colour
+            action.setIcon(action_icon(action_id))
         self.context.settings.set("theme", name)
         self.context.settings.save()
+
+    def toggle_theme(self) -> None:
+        self.apply_theme("light" if theme.current().name == "dark" else "dark")
 
     # --- layout memory --------------------------------------------------------------------------
     def save_layout(self) -> None:
@@ -323,6 +372,7 @@ class MainWindow(QMainWindow):
         if kill_switch is not None:
             kill_switch.engaged.connect(lambda reason: self._show_lock(True))
             self._show_lock(kill_switch.is_locked)
+        bar.addPermanentWidget(ProgressIndicator(self.context.session.progress, self))
         bar.addPermanentWidget(self._clock_label)
         self.context.session.feed_state_changed.connect(self._show_feed_state)
         self._status_timer = QTimer(self, interval=500)

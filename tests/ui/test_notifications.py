@@ -13,7 +13,8 @@ from terminal.services.messages import MessageLog
 from terminal.services.portfolio_store import PortfolioStore
 from terminal.storage.settings import Settings
 from terminal.ui.notifications import MAX_TOASTS, Notifier
-from terminal.ui.widgets.progress import ProgressIndicator, ProgressTracker
+from terminal.services.progress import ProgressTracker
+from terminal.ui.widgets.progress import ProgressIndicator
 
 ACCOUNT = "paper:T1"
 

@@ -114,8 +114,8 @@ class AngelOneBroker(Broker):
                                                 lambda: self.http.get_raw(url, timeout=60, stream=True), progress)
             return self._master
 
-    def instruments(self) -> list[Instrument]:
-        return self.master().instruments()
+    def instruments(self, progress: ProgressCallback | None = None) -> list[Instrument]:
+        return self.master(progress).instruments()
 
     def search(self, text: str, limit: int = 50) -> list[Instrument]:
         return self.master().search(text, limit)

@@ -65,7 +65,7 @@ class PaperBroker(Broker):
         self.disconnect_feed()
 
     # --- reference and market data -------------------------------------------------------
-    def instruments(self) -> list[Instrument]:
+    def instruments(self, progress=None) -> list[Instrument]:  # built in memory: nothing to report
         return self.exchange.instruments()
 
     def quotes(self, keys: list[InstrumentKey]) -> list[Tick]:
