@@ -535,7 +535,7 @@ class ChartPanel(QWidget):
             elif isinstance(ind, MACD):
                 hist = BarsItem(_blend(self._t.positive, self._t.base), _blend(self._t.negative, self._t.base),
                                 mode="extreme")
-                hist.set_values(lambda g=getter("histogram"): g() / 100.0)
+                hist.set_values(getter("histogram"), scale=0.01)
                 self._macd_plot.addItem(hist)
                 for name, colour in (("macd", "#42a5f5"), ("signal", "#ff7043")):
                     item = LineItem(colour)

@@ -232,15 +232,17 @@ class BarsItem(_SeriesItem):
         self._mode = mode
         self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
         self._rising: Callable[[np.ndarray], np.ndarray] | None = None
+        self._scale = 1.0
         self._pens = pg.mkPen(up, width=1), pg.mkPen(down, width=1)
         self._brushes = pg.mkBrush(up), pg.mkBrush(down)
         self._batch = _Batch()
 
     def set_values(self, values: Callable[[], np.ndarray],
-                   rising: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-        """``values()`` gives one number per bar; ``rising(indices)`` (optional) says which of
-        the drawn bars take the up colour, else the sign does."""
-        self._values, self._rising = values, rising
+                   rising: Callable[[np.ndarray], np.ndarray] | None = None, scale: float = 1.0) -> None:
+        """``values()`` gives one number per bar (drawn times ``scale``: 0.01 for paise);
+        ``rising(indices)`` (optional) says which of the drawn bars take the up colour, else
+        the sign does. The scale applies to the drawn bars only, never to the whole column."""
+        self._values, self._rising, self._scale = values, rising, scale
         self.refresh()
 
     def _data(self) -> dict[str, np.ndarray]:
@@ -254,14 +256,15 @@ class BarsItem(_SeriesItem):
             lo, hi = self._top("low", np.nanmin), self._top("high", np.nanmax)
         if not np.isfinite(lo):
             return 0.0, 1.0
+        lo, hi = sorted((lo * self._scale, hi * self._scale))
         return min(lo, 0.0), max(hi, 0.0)
 
     def _merged(self, x_range=None) -> tuple[np.ndarray, np.ndarray, float, int]:
         x, runs, factor, px = self.visible_runs(x_range)
         if self._mode == "sum":
-            return x, runs["value"], px, factor
+            return x, runs["value"] * self._scale, px, factor
         top, bottom = runs["high"], runs["low"]
-        return x, np.where(np.abs(bottom) > np.abs(top), bottom, top), px, factor
+        return x, np.where(np.abs(bottom) > np.abs(top), bottom, top) * self._scale, px, factor
 
     def visible_values(self, x_range=None) -> np.ndarray:
         """The drawn (merged) values of the current view, for fitting the y range."""
