@@ -213,13 +213,17 @@ async def show_sample_trading(window, context) -> None:
     index = (await context.runner.run(context.session.broker.quotes, ["NSE:26000"]))[0].ltp
     chain = catalog.option_chain("NIFTY", expiries[0])
     strike, call, put = min(chain, key=lambda row: abs(row[0] - index))
+    future = catalog.futures("NIFTY")[0]
+    keys = [call.key, put.key, future.key]
+    context.session.subscribe(keys)  # live quotes first: orders priced off no quote ask to confirm
+    while any(context.market.tick(k) is None for k in keys):
+        await asyncio.sleep(0.05)
     account = context.account
     for option, side in ((call, Side.BUY), (put, Side.SELL)):
         quote = (await context.runner.run(context.session.broker.quotes, [option.key]))[0]
         price = quote.best_ask if side is Side.BUY else quote.best_bid
         await context.orders.place(OrderRequest(account, option.key, side, option.lot_size, OrderType.LIMIT,
                                                 Product.NRML, price=price or quote.ltp))
-    future = catalog.futures("NIFTY")[0]
     quote = (await context.runner.run(context.session.broker.quotes, [future.key]))[0]
     resting = round_to_tick(quote.ltp * 97 // 100, future.tick_size)
     await context.orders.place(OrderRequest(account, future.key, Side.BUY, future.lot_size, OrderType.LIMIT,

@@ -81,7 +81,8 @@ class AccountSession(QObject):
     def _remember_state(self, state: str, message: str) -> None:
         self.feed_state = state
         if message:
-            self.messages.warning(f"Feed {state.lower()}: {message}")
+            report = self.messages.info if state == "CONNECTED" else self.messages.warning
+            report(f"Feed {state.lower()}: {message}")
 
     def _apply_batch(self, batch: FeedBatch) -> None:
         try:

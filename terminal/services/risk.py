@@ -33,13 +33,14 @@ class RiskLimits:
     A limit of 0 turns that check off.
     """
 
-    max_order_value_rupees: int = 50_00_000  # one order before slicing: ₹50 lakh
+    # Order value is notional (one NIFTY futures lot is ~₹16 lakh), so F&O-sized defaults.
+    max_order_value_rupees: int = 5_00_00_000  # one order before slicing: ₹5 crore
     max_order_lots: int = 100  # derivatives (lot size > 1); cash equity is bounded by value
     price_band_percent: float = 10.0  # limit/trigger price vs LTP: futures and equity
     option_price_band_percent: float = 40.0  # options move faster and sit on small premiums
     max_open_orders: int = 50  # open orders at the broker plus those being sent
     daily_loss_limit_rupees: int = 50_000  # day MTM below minus this: kill switch, no entries
-    confirm_above_value_rupees: int = 5_00_000  # ask the trader before sending a bigger order
+    confirm_above_value_rupees: int = 1_00_00_000  # ask the trader before sending a bigger order: ₹1 crore
     stale_quote_seconds: float = 10.0  # a quote older than this is stale
     block_on_stale_quote: bool = False  # False: warn (and ask); True: refuse the order
 

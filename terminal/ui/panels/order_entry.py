@@ -268,6 +268,15 @@ class OrderEntryPanel(QWidget):
         self.lots.selectAll()
 
     def _set_instrument(self, instrument: Instrument | None) -> None:
+        # The form quotes its instrument live (LTP, best bid/ask, stale-quote check): hold a
+        # subscription for as long as it shows it.
+        old = self.instrument.key if self.instrument is not None else None
+        new = instrument.key if instrument is not None else None
+        if old != new:
+            if old is not None:
+                self.context.session.unsubscribe([old])
+            if new is not None:
+                self.context.session.subscribe([new])
         self.instrument = instrument
         if instrument is None:
             self.symbol_label.setText("No instrument: search below")
