@@ -136,7 +136,7 @@ def _tick_ms(panel) -> tuple[float, float, float]:
 
 def run() -> list[dict]:
     app = QApplication.instance() or QApplication([])
-    from terminal.analytics.indicators import EMA, VWAP
+    from terminal.analytics.indicators import EMA, MACD, RSI, VWAP, BollingerBands
     from terminal.ui import theme
     from terminal.ui.panels.chart import ChartPanel
     from terminal.domain import Exchange, Instrument, InstrumentKind
@@ -177,6 +177,13 @@ def run() -> list[dict]:
     ms, paints, share = _tick_ms(panel)
     results.append(_row(f"live tick, forming bar ({paints:g} paint, {share:.0%} of view repainted)", ms, "ms",
                         "target", TARGET_REPAINT_MS))
+    # the heaviest layout: every indicator, four panes (BB x3, RSI, MACD lines and histogram)
+    panel.set_indicators([EMA(20), VWAP(), BollingerBands(), RSI(), MACD()])
+    for visible in (2_000, n):
+        panel.jump_to_latest(visible)
+        ms, paints = _render_ms(view, image, lambda k, s=max(visible / 50, 1): panel.pan_by_bars(-s if k % 2 else s))
+        results.append(_row(f"pan repaint, all indicators, 4 panes, {visible:,} bars ({paints:g} paint/pan)", ms, "ms",
+                            "target", TARGET_REPAINT_MS))
 
     # the reference: pyqtgraph's recipe at 100,000 bars, same window size, all bars in view
     s = synthetic_minutes(REFERENCE_BARS)
