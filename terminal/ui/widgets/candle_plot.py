@@ -1,5 +1,8 @@
 """pyqtgraph items of the chart: candles, bars (volume, histogram), indicator lines, the
-bar-index time axis, the price axis and draggable order lines.
+bar-index time axis, the price axis and the horizontal lines (last price, position, draggable
+order lines), all drawn in one item per pane (``PriceLines``). Axes paint their ticks and
+cached static-text labels directly (``_FastAxis``), as pyqtgraph's axis re-measured every
+label and replayed a QPicture on each pan.
 
 Each series item draws only the visible slice, merged to at most one drawn bar per pixel
 (read from chart_lod's precomputed Pyramid, never a pass over the bars in view), with a handful of batched QPainter calls per frame: one drawLines and one
