@@ -57,8 +57,9 @@ def has_display() -> bool:
 def setup_logging(level: str = "INFO") -> None:
     from terminal.storage.paths import log_dir
 
-    handler = logging.handlers.RotatingFileHandler(log_dir() / "terminal.log", maxBytes=5_000_000, backupCount=5,
-                                                   encoding="utf-8")
+    # One file per day (terminal.log, then terminal.log.YYYY-MM-DD), a month kept.
+    handler = logging.handlers.TimedRotatingFileHandler(log_dir() / "terminal.log", when="midnight",
+                                                        backupCount=31, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -232,6 +233,28 @@ async def show_sample_trading(window, context) -> None:
     window.open_order_entry(Side.BUY, stock)
 
 
+def show_crash_reports(window) -> None:
+    """Tell the trader where a crash report went, from whichever thread crashed."""
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QMessageBox
+
+    from terminal.storage import redaction
+
+    class CrashNotice(QObject):
+        written = Signal(str)
+
+    notice = CrashNotice(window)
+
+    def show(path: str) -> None:
+        QMessageBox.warning(window, "Something went wrong",
+                            "The terminal hit an unexpected error and kept running. A report (with every "
+                            f"secret removed) was written to:\n\n{path}\n\nPlease check your open orders "
+                            "and positions in the order book.")
+
+    notice.written.connect(show)  # queued to the UI thread when the crash was elsewhere
+    redaction.crash_listeners.append(lambda path: notice.written.emit(str(path)) if path else None)
+
+
 def shutdown(context) -> None:
     context.feed_health.stop()
     context.session.stop()
@@ -299,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     window.persist_layout = not args.screenshot
     if window.persist_layout:  # crash-safe: the layout is saved every 30 s, written off the UI thread
         window.autosave = LayoutAutosave(window.save_layout, 30, window)
+    show_crash_reports(window)
     window.show()
     spawn(start_session(context))
     exit_code = 0

@@ -186,11 +186,21 @@ def write_crash_report(exc_type, exc, tb, folder: Path | None = None) -> Path | 
         return None
 
 
+# Called with the report's path after each crash report (from whichever thread crashed): the app
+# uses it to tell the trader where the report is.
+crash_listeners: list = []
+
+
 def _excepthook(exc_type, exc, tb) -> None:
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
     path = write_crash_report(exc_type, exc, tb)
+    for listener in list(crash_listeners):
+        try:
+            listener(path)
+        except BaseException:  # noqa: BLE001 - a listener must not hide the crash
+            pass
     try:
         # What the default hook would print, but redacted.
         sys.stderr.write(redact("".join(traceback.format_exception(exc_type, exc, tb))))
