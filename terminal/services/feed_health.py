@@ -11,6 +11,8 @@ check reads ``quote_age`` (stream or REST, whichever is newer) for its stale-quo
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -89,6 +91,10 @@ class FeedHealth(QObject):
         self._timer.stop()
 
     def _on_timer(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no asyncio loop runs Qt's events (shutting down, or a tool): nothing to do
+            return
         if not self._checking:  # a slow REST poll must not pile up checks
             spawn(self.check())
 
