@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from terminal.brokers.base import (
-    AuthenticationError, Broker, BrokerError, FeedSink, InstrumentNotFoundError, OrderRejectedError,
-    SessionExpiredError, SessionInfo,
+    AuthenticationError, Broker, BrokerError, FeedSink, InstrumentNotFoundError, NetworkError, OrderOutcomeUnknown,
+    OrderRejectedError, SessionExpiredError, SessionInfo,
 )
 from terminal.brokers.flattrade import auth
 from terminal.brokers.flattrade.config import FlattradeConfig
@@ -304,22 +304,29 @@ class FlattradeBroker(Broker):
         if request.account != self._account:
             raise BrokerError(f"This order is for account {request.account}, not {self._account}.",
                               hint="Pick the Flattrade account in the order window.")
-        inst = self.instrument(request.instrument_key)
-        if inst.kind is InstrumentKind.INDEX:
-            raise OrderRejectedError(f"{inst.display_name} is an index and cannot be traded.")
-        price, trigger, wire_type = self._wire_prices(inst, request.side.sign, request.order_type,
-                                                      request.price, request.trigger_price)
-        fields = place_order_fields(request, inst, self.config.client_id, price=price, trigger=trigger,
-                                    wire_type=wire_type)
+        fields = self._place_fields(request)
         try:
             reply = self.http.post("PlaceOrder", fields)
         except NorenError as exc:
             raise OrderRejectedError(exc.emsg) from exc
-        order_id = text(reply, "norenordno")
-        if not order_id:
-            raise BrokerError(f"Flattrade accepted the order but sent no order number: {reply}",
-                              hint="Check the order book for the order's tag before placing it again.")
+        order_id = text(reply, "norenordno") if isinstance(reply, dict) else ""
+        if not order_id:  # "Ok" without a number: it may well exist, so look it up, never resend
+            raise OrderOutcomeUnknown(f"Flattrade PlaceOrder: reply without an order number: {str(reply)[:120]}")
         return order_id
+
+    def _place_fields(self, request: OrderRequest) -> dict:
+        """The PlaceOrder jData. Everything here happens before the order leaves: a failure (no
+        scrip master, no LTP to price a market order) is a plain BrokerError, provably not sent."""
+        try:
+            inst = self.instrument(request.instrument_key)
+            if inst.kind is InstrumentKind.INDEX:
+                raise OrderRejectedError(f"{inst.display_name} is an index and cannot be traded.")
+            price, trigger, wire_type = self._wire_prices(inst, request.side.sign, request.order_type,
+                                                          request.price, request.trigger_price)
+        except NetworkError as exc:  # a failed lookup before sending must not look like a lost order
+            raise BrokerError(f"Not sent: {exc}", hint=exc.hint) from exc
+        return place_order_fields(request, inst, self.config.client_id, price=price, trigger=trigger,
+                                  wire_type=wire_type)
 
     def _wire_prices(self, inst: Instrument, side_sign: int, order_type: OrderType, price: int,
                      trigger: int) -> tuple[int, int, str]:

@@ -4,14 +4,19 @@ Transport only: it knows the envelope, not the meaning of any route. Every value
 string, and string values are form-escaped (``quote_plus``) because the server form-decodes
 the body: an unescaped "&" in a symbol (M&M-EQ) or a remark would cut the request short.
 Errors map to the terminal's types: "Session Expired" -> SessionExpiredError, "exceeds Limit"
--> RateLimitedError, "no data" -> an empty list for book routes. Order routes are never
-retried; read-only routes are retried once after a network failure or a rate-limit reply.
+-> RateLimitedError, "no data" -> an empty list for book routes.
+
+Order routes are never retried, and on an order route anything that is not a clear answer (no
+reply, a dropped connection, a 5xx or HTML page, truncated or garbled JSON, "Server Timeout")
+is OrderOutcomeUnknown: the order may exist, so the caller looks it up by its tag. Read-only
+routes retry a network failure or a rate-limit reply with backoff (READ_RETRY_DELAYS, jittered).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -34,7 +39,8 @@ ORDER_ROUTES = frozenset({"PlaceOrder", "ModifyOrder", "CancelOrder", "ExitSNOOr
                           "ModifyOCOOrder", "CancelOCOOrder"})
 _NO_DATA = re.compile(r"no\s*data", re.IGNORECASE)
 _RATE = re.compile(r"exceeds\s+limit", re.IGNORECASE)
-_READ_RETRY_DELAY = 0.5  # seconds before the one retry of a read-only call
+_SERVER_TIMEOUT = re.compile(r"^\s*server\s+timeout", re.IGNORECASE)  # the OMS did not answer in time
+READ_RETRY_DELAYS = (0.2, 0.5, 1.0)  # seconds before each retry of a read-only call (x0.8..1.2 jitter)
 
 
 class NorenError(BrokerError):
@@ -69,6 +75,10 @@ def check_reply(reply, route: str, *, list_route: bool = False):
     if stat.lower() == "ok":
         return reply
     emsg = str(reply.get("emsg") or reply.get("dmsg") or "no error text")
+    if _SERVER_TIMEOUT.search(emsg):  # the backend may still act on it: not a refusal
+        if route in ORDER_ROUTES:
+            raise OrderOutcomeUnknown(f"Flattrade {route}: {emsg}")
+        raise NetworkError(f"Flattrade {route}: {emsg}")
     if emsg.lower().startswith("session expired"):
         raise SessionExpiredError(f"Flattrade: {emsg}")
     if _RATE.search(emsg):
@@ -82,9 +92,10 @@ class NorenHttp:
     """Posts to ``{rest_url}{Route}``; thread-safe (one requests.Session behind a lock-free pool)."""
 
     def __init__(self, rest_url: str, *, timeout: float = 10.0, limits: RateLimits | None = None,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, read_retry_delays: tuple[float, ...] = READ_RETRY_DELAYS):
         self.rest_url = rest_url if rest_url.endswith("/") else rest_url + "/"
         self.timeout = timeout
+        self.read_retry_delays = tuple(read_retry_delays)
         self.limits = limits or RateLimits(RATE_LIMITS)
         self._session = session or requests.Session()
         self._token: str | None = None
@@ -104,15 +115,16 @@ class NorenHttp:
         if authenticated and not self._token:
             raise SessionExpiredError("Not logged in to Flattrade.")
         is_order = route in ORDER_ROUTES
-        attempts = 1 if is_order else 2
-        for attempt in range(attempts):
+        delays = () if is_order else self.read_retry_delays
+        for attempt in range(len(delays) + 1):
             try:
                 return self._post_once(route, data, is_order, list_route, authenticated)
             except (NetworkError, RateLimitedError) as exc:
-                if isinstance(exc, OrderOutcomeUnknown) or attempt == attempts - 1:
+                if is_order or attempt == len(delays):
                     raise
-                log.info("Flattrade %s failed (%s); retrying once", route, exc)
-                time.sleep(_READ_RETRY_DELAY)
+                wait = delays[attempt] * random.uniform(0.8, 1.2)
+                log.info("Flattrade %s failed (%s); retry %d in %.2f s", route, exc, attempt + 1, wait)
+                time.sleep(wait)
         raise AssertionError("unreachable")
 
     def _post_once(self, route: str, data: dict, is_order: bool, list_route: bool, authenticated: bool):
@@ -126,13 +138,14 @@ class NorenHttp:
             if is_order and not _never_sent(exc):
                 raise OrderOutcomeUnknown(f"Flattrade {route}: no reply ({exc.__class__.__name__})") from exc
             raise NetworkError(f"Flattrade {route}: {exc.__class__.__name__}: {exc}") from exc
+        unreadable = OrderOutcomeUnknown if is_order else NetworkError
         try:
             reply = response.json()
-        except ValueError:
-            message = f"Flattrade {route}: HTTP {response.status_code}, not JSON: {response.text[:120]!r}"
-            if is_order and response.status_code >= 500:
-                raise OrderOutcomeUnknown(message) from None
-            raise NetworkError(message) from None
+        except (ValueError, RecursionError):  # HTML error page, truncated or garbled JSON
+            raise unreadable(f"Flattrade {route}: HTTP {response.status_code}, not JSON: "
+                             f"{response.text[:120]!r}") from None
+        if not isinstance(reply, (dict, list)):
+            raise unreadable(f"Flattrade {route}: HTTP {response.status_code}, unexpected reply {str(reply)[:120]!r}")
         return check_reply(reply, route, list_route=list_route)
 
 

@@ -233,9 +233,19 @@ class NorenFeed:
         return "connected" if handshook else "failed"
 
     def _await_ack(self, ws: websocket.WebSocket) -> bool:
+        """Wait for the connect ack. A garbled frame before it is skipped; a silent server times out."""
         ws.settimeout(_ACK_TIMEOUT)
         while True:
-            frame = json.loads(ws.recv())
+            message = ws.recv()
+            if not message:
+                raise ConnectionError("Flattrade closed the websocket before the connect ack")
+            try:
+                frame = json.loads(message)
+            except (ValueError, RecursionError):
+                log.warning("Flattrade sent a frame that is not JSON before the ack: %r", message[:120])
+                continue
+            if not isinstance(frame, dict):
+                continue
             if frame.get("t") in ("ak", "ck"):
                 if str(frame.get("s", "")).upper() == "OK":
                     return True
@@ -277,10 +287,11 @@ class NorenFeed:
 
     # --- decoding ------------------------------------------------------------------------
     def handle_message(self, message: str | bytes) -> None:
-        """Decode one text frame and push what it carries into the sink. Bad frames are logged."""
+        """Decode one text frame and push what it carries into the sink. Bad frames are logged and
+        dropped: one unreadable frame must never stop the feed."""
         try:
             frame = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             log.error("Flattrade sent a frame that is not JSON: %r", message[:120])
             return
         if not isinstance(frame, dict):
@@ -299,3 +310,5 @@ class NorenFeed:
                     self._sink.on_trade(trade)
         except PayloadError as exc:
             log.error("Flattrade %s frame could not be read: %s", kind, exc)
+        except Exception:  # a decoder bug: keep the feed alive, and say so loudly
+            log.exception("Flattrade %s frame broke the decoder: %r", kind, message[:200])

@@ -20,6 +20,12 @@ per second and 40 per minute per user, other routes 40 per second.
 
 Tokens are derived from the secret, user and IST date, so a restarted sandbox still accepts the
 token it issued earlier today (the terminal's reconnect can be tried by restarting it).
+
+Faults: ``--faults SPEC`` (or ``NorenSandbox(faults=SPEC)``) injects lost replies after an accepted
+order, 5xx, HTML error pages, truncated JSON, rate-limit and "Session Expired" replies, delays,
+and dropped or stalled websockets; the syntax is in ``noren_faults``. The sandbox counts every
+PlaceOrder it receives per client tag (``remarks``) in ``place_requests``, so a test can prove
+that nothing was sent twice.
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ import json
 import logging
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +58,7 @@ from terminal.sim.calendar import IST
 from terminal.sim.errors import ModificationRejectedError, OrderNotOpenError, SimError, UnknownOrderError
 from terminal.sim.exchange import SimulatedExchange
 from terminal.sim.servers import noren_wire as wire
+from terminal.sim.servers.noren_faults import FaultInjector, FaultProfile, RestFault
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +109,10 @@ class FeedSession:
     cursor: int = 0
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     alive: bool = True
+    stalled: bool = False  # a fault: the link stays open and carries nothing more
 
     def send(self, frame: dict) -> bool:
-        if not self.alive:
+        if not self.alive or self.stalled:
             return False
         try:
             with self.send_lock:
@@ -142,12 +151,14 @@ class NorenSandbox:
     """The sandbox: HTTP (auth, token, REST, scrip master) and websocket servers plus a market pump.
 
     ``port``/``ws_port`` 0 pick free ports. ``step_interval`` is seconds between market steps.
+    ``faults`` is a fault profile (``noren_faults`` syntax, or a FaultProfile) drawn from an RNG
+    seeded with ``fault_seed`` (default: ``seed``).
     """
 
     def __init__(self, exchange: SimulatedExchange | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  ws_port: int = 0, redirect_port: int = 8765, user_id: str = USER_ID, api_key: str = API_KEY,
                  api_secret: str = API_SECRET, step_interval: float = 0.1, seed: int = 0,
-                 rate_limits: bool = True):
+                 rate_limits: bool = True, faults: FaultProfile | str | None = None, fault_seed: int | None = None):
         self.exchange = exchange or SimulatedExchange(seed=seed)
         self.host, self.user_id, self.api_key, self.api_secret = host, user_id, api_key, api_secret
         self.redirect_port = redirect_port
@@ -160,6 +171,8 @@ class NorenSandbox:
         self.rate_limits = rate_limits
         self.order_limiter = WindowLimiter(10, 40)
         self.other_limiter = WindowLimiter(40, 200)
+        self.faults = FaultInjector(faults, seed if fault_seed is None else fault_seed)
+        self.place_requests: Counter[str] = Counter()  # client tag (remarks) -> PlaceOrder requests received
         self._codes: dict[str, float] = {}  # login code -> issued (monotonic)
         self._revoked: set[str] = set()
         self._lock = threading.RLock()  # order trails, sessions and event absorption
@@ -207,7 +220,8 @@ class NorenSandbox:
                 "ws_url": f"{ws}/PiConnectWSAPI/", "ws_url_v1": f"{ws}/PiConnectWSTp/",
                 "scrip_master_url": f"{base}/scripmaster/", "scrip_files": list(wire.SCRIP_FILES),
                 "redirect_port": self.redirect_port, "redirect_url": self.redirect_url,
-                "user_id": self.user_id, "api_key": self.api_key, "api_secret": self.api_secret}
+                "user_id": self.user_id, "api_key": self.api_key, "api_secret": self.api_secret,
+                "faults": str(self.faults.profile)}
 
     @property
     def redirect_url(self) -> str:
@@ -225,6 +239,30 @@ class NorenSandbox:
             except Exception:
                 pass
         return len(sessions)
+
+    def stall_websockets(self) -> int:
+        """Stall every websocket: open, but silent from now on (as a wedged gateway is); returns how many."""
+        with self._lock:
+            sessions = [s for s in self._sessions if s.alive and not s.stalled]
+            for session in sessions:
+                session.stalled = True
+        return len(sessions)
+
+    def set_faults(self, faults: FaultProfile | str | None, seed: int | None = None) -> None:
+        """Change the fault profile of a running sandbox (counters start afresh)."""
+        self.faults = FaultInjector(faults, self.faults.seed if seed is None else seed)
+
+    def note_request(self, route: str, body: str) -> None:
+        """Log a PiConnectAPI request as it arrives, before any fault: PlaceOrders are counted per tag."""
+        if route != "PlaceOrder":
+            return
+        try:
+            data = json.loads((parse_qs(body, keep_blank_values=True).get("jData") or ["{}"])[0])
+        except ValueError:
+            return
+        if isinstance(data, dict):
+            with self._lock:
+                self.place_requests[str(data.get("remarks") or "")] += 1
 
     def expire_sessions(self) -> None:
         """Make today's token invalid, as the 05:00 IST reset does."""
@@ -674,8 +712,9 @@ class NorenSandbox:
         """Step the market, send each client the deltas of what it watches, then the order reports."""
         while not self._stop.wait(self.step_interval):
             try:
+                self._inject_ws_faults()
                 with self._lock:
-                    sessions = [s for s in self._sessions if s.alive]
+                    sessions = [s for s in self._sessions if s.alive and not s.stalled]
                     keys = sorted(set().union(*(s.touchline | s.depth for s in sessions))) if sessions else []
                 self.exchange.step(keys=keys)
                 for session in sessions:
@@ -691,8 +730,63 @@ class NorenSandbox:
             except Exception:  # the pump must keep the sandbox alive; the log says what broke
                 log.exception("noren sandbox pump step failed")
 
+    def _inject_ws_faults(self) -> None:
+        """Draw each live session's websocket fault for this step: drop it or stall it."""
+        with self._lock:
+            sessions = [s for s in self._sessions if s.alive and not s.stalled]
+        for session in sessions:
+            kind = self.faults.ws_fault()
+            if kind == "ws_stall":
+                session.stalled = True
+            elif kind == "ws_drop":
+                session.alive = False
+                with self._lock:
+                    if session in self._sessions:
+                        self._sessions.remove(session)
+                try:
+                    session.connection.close(1011, "fault: connection dropped")
+                except Exception:
+                    pass
+
+    def faulted_rest(self, route: str, body: str, fault: RestFault) -> tuple[int, bytes, str] | None:
+        """Answer one PiConnectAPI request under ``fault``: (status, body, content type), or None
+        to drop the connection without a reply. The request reaches the OMS unless the fault refuses it."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        kind = fault.kind
+        if kind == "http_500":
+            return 500, b"Internal Server Error", "text/plain"
+        if kind == "rate_limited":
+            what, limit = ("Order", 10) if route in ORDER_ROUTES else ("Request", 40)
+            emsg = f"Invalid Input : {what} Recieved {limit + 1} in a current second exceeds Limit {limit} for user"
+            return 200, _json_bytes({"stat": "Not_Ok", "request_time": wire.norentm(time.time()), "emsg": emsg}), \
+                "application/json"
+        if kind == "session_expired":
+            return 200, _json_bytes({"stat": "Not_Ok", "request_time": wire.norentm(time.time()),
+                                     "emsg": SESSION_EXPIRED}), "application/json"
+        try:
+            payload = self.rest(route, body)
+        except SimError as exc:
+            payload = {"stat": "Not_Ok", "emsg": f"Rejected : {exc}"}
+        if kind == "drop_reply_after_accept":
+            return None
+        if kind == "html_error":
+            return 502, _BAD_GATEWAY, "text/html"
+        reply = _json_bytes(payload)
+        if kind == "truncated_json":
+            reply = reply[:self.faults.cut_point(len(reply))]
+        return 200, reply, "application/json"
+
     def http_handler_error(self, exc: Exception) -> None:
         log.exception("noren sandbox request failed", exc_info=exc)
+
+
+_BAD_GATEWAY = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def _json_bytes(payload) -> bytes:
+    return json.dumps(payload).encode()
 
 
 def _make_handler(sandbox: NorenSandbox):
@@ -710,6 +804,14 @@ def _make_handler(sandbox: NorenSandbox):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
+
+        def _drop(self) -> None:
+            """Close the connection without a word, as a lost reply looks to the client."""
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
         def _json(self, payload) -> None:
             self._reply(200, json.dumps(payload).encode(), "application/json")
@@ -745,7 +847,13 @@ def _make_handler(sandbox: NorenSandbox):
                         payload = {}
                     self._json(sandbox.exchange_code(payload if isinstance(payload, dict) else {}))
                 elif path.startswith("/PiConnectAPI/"):
-                    self._json(sandbox.rest(path[len("/PiConnectAPI/"):].strip("/"), body))
+                    route = path[len("/PiConnectAPI/"):].strip("/")
+                    sandbox.note_request(route, body)
+                    answer = sandbox.faulted_rest(route, body, sandbox.faults.rest_fault(route))
+                    if answer is None:
+                        self._drop()
+                    else:
+                        self._reply(*answer)
                 else:
                     self._reply(404, b"not found", "text/plain")
             except SimError as exc:
@@ -766,13 +874,25 @@ def serve_main(argv: list[str]) -> int:
                         help="loopback port of the registered login redirect URL (default 8765)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated market")
     parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce Flattrade's rate limits")
+    parser.add_argument("--faults", default="", metavar="SPEC",
+                        help="inject faults, e.g. drop_reply_after_accept=0.1,http_500=0.05,html_error=0.03,"
+                             "truncated_json=0.03,rate_limited=0.03,session_expired=0.02,delay_ms=0-300,"
+                             "ws_drop=0.01,ws_stall=0.01 (probabilities per REST request, or per websocket "
+                             "and market step; delay_ms=LO-HI on every reply; routes=PlaceOrder+OrderBook "
+                             "limits the REST faults to those routes). See terminal/sim/servers/noren_faults.py.")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault draws (default: --seed)")
     args = parser.parse_args(argv)
+    try:
+        faults = FaultProfile.parse(args.faults)
+    except ValueError as exc:
+        parser.error(f"--faults: {exc}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("The sandbox binds loopback only (127.0.0.1).", file=sys.stderr)
         return 2
     ws_port = args.ws_port if args.ws_port is not None else (args.port + 1 if args.port else 0)
     sandbox = NorenSandbox(host=args.host, port=args.port, ws_port=ws_port, redirect_port=args.redirect_port,
-                           seed=args.seed, rate_limits=not args.no_rate_limits).start()
+                           seed=args.seed, rate_limits=not args.no_rate_limits, faults=faults,
+                           fault_seed=args.fault_seed).start()
     print(json.dumps(sandbox.info()), flush=True)
     try:
         while True:
