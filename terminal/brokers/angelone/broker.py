@@ -40,6 +40,8 @@ from terminal.domain import (
 log = logging.getLogger(__name__)
 
 QUOTE_BATCH = 50  # tokens per market/v1/quote call
+# "Something went wrong" / "Internal error": the order system may have acted; reconcile, never resend.
+UNSURE_CODES = frozenset({"AB1004", "AB2001"})
 
 
 def keyring_secrets(client_code: str) -> SecretSource:
@@ -178,7 +180,7 @@ class AngelOneBroker(Broker):
         self.disconnect_feed()
         self.feed.start(sink)
         self.order_socket = OrderUpdateSocket(self.config, self._current_tokens, self._account, sink,
-                                              self._renew_tokens)
+                                              self._renew_tokens, resync=self.order_book)
         try:
             for order in self.order_book():  # fills already known are not reported again
                 self.order_socket.fills.fills(order)
@@ -217,6 +219,9 @@ class AngelOneBroker(Broker):
                 raise
             raise OrderOutcomeUnknown(
                 f"Angel One's reply to order {request.tag} was lost ({exc}); checking the order book.") from exc
+        if not reply.ok and reply.code in UNSURE_CODES:
+            raise OrderOutcomeUnknown(f"Angel One answered order {request.tag} with an internal error "
+                                      f"({reply.message} {reply.code}); checking the order book.")
         if not reply.ok:
             raise OrderRejectedError(f"{reply.message or 'Order refused'}" + (f" ({reply.code})" if reply.code else ""))
         data = reply.data if isinstance(reply.data, dict) else {}

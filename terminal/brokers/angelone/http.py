@@ -5,6 +5,8 @@ A. ``{"status": true|"true"|false, "message", "errorcode", "data"}`` - the stand
 B. ``{"success": ..., "message", "errorCode", "data"}`` - the gateway's (AG8001 and quotes);
 C. HTTP 403 with the plain text "Access denied because of exceeding access rate" -> RateLimitedError;
 D. an empty (or non-JSON) body -> EmptyReplyError, which a placement turns into OrderOutcomeUnknown.
+Any HTTP 5xx (text, HTML or JSON) raises ServerError: a gateway or proxy failed and may have
+timed out *after* the order system acted, so for a placement the outcome is unknown too.
 This module never retries: it reports, and the caller (auth refresh, broker) decides.
 """
 
@@ -97,6 +99,10 @@ class EmptyReplyError(NetworkError):
     """HTTP 200 with an empty or unreadable body: the request may well have been carried out."""
 
 
+class ServerError(NetworkError):
+    """HTTP 5xx: a gateway failed; the request may or may not have been carried out."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     ok: bool
@@ -108,28 +114,46 @@ class Reply:
 def parse_reply(status: int, body: bytes | str) -> Reply:
     """One HTTP reply as a Reply (shapes A and B), or raise RateLimitedError (C) / EmptyReplyError (D).
 
-    A non-JSON body on an HTTP error status raises BrokerError with the status and the text.
+    HTTP 5xx raises ServerError. A non-JSON body on another error status raises BrokerError with
+    the status and the gist of the text. A 2xx reply that is not an envelope (not JSON, cut off,
+    no status flag) raises EmptyReplyError: the request may have been carried out.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    if RATE_LIMIT_TEXT in text.lower() or (status == 403 and not text.lstrip().startswith("{")):
-        raise RateLimitedError(f"Angel One rate limit: {text.strip()[:120] or 'HTTP 403'}")
+    if status >= 500:
+        raise ServerError(f"Angel One HTTP {status}: {_gist(text) or 'no body'}")
+    looks_json = text.lstrip()[:1] in ("{", "[")
+    if not looks_json and (status == 403 or RATE_LIMIT_TEXT in text.lower()):
+        raise RateLimitedError(f"Angel One rate limit: {' '.join(text.split())[:120] or 'HTTP 403'}")
     if not text.strip():
         raise EmptyReplyError(f"Angel One sent an empty reply (HTTP {status}).")
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict) or not ({"status", "success"} & payload.keys()):
         if status >= 400:
-            raise BrokerError(f"Angel One HTTP {status}: {text.strip()[:200]}") from None
-        raise EmptyReplyError(f"Angel One sent an unreadable reply (HTTP {status}): {text.strip()[:80]!r}") from None
-    if not isinstance(payload, dict):
-        raise BrokerError(f"Angel One sent an unexpected reply: {text.strip()[:200]}")
+            raise BrokerError(f"Angel One HTTP {status}: {_gist(text)}")
+        raise EmptyReplyError(f"Angel One sent an unreadable reply (HTTP {status}): {_gist(text)[:80]}")
     flag = payload.get("status", payload.get("success"))
     ok = flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
-    code = str(payload.get("errorcode") or payload.get("errorCode") or "")
+    code = payload.get("errorcode") or payload.get("errorCode") or ""
     data = payload.get("data")
     if data == "null":  # the docs' own failure sample writes null as a string
         data = None
-    return Reply(ok, str(payload.get("message") or ""), code, data)
+    message = payload.get("message")
+    return Reply(ok, message if isinstance(message, str) else "" if message is None else json.dumps(message)[:200],
+                 code if isinstance(code, str) else str(code)[:40], data)
+
+
+def _gist(text: str) -> str:
+    """The readable part of an error body (an HTML page's title), at most 120 characters.
+
+    JSON is never quoted: a cut-off login reply would carry the start of a token.
+    """
+    if text.lstrip()[:1] in ("{", "["):
+        return f"cut-off JSON of {len(text)} characters"
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    return " ".join((title.group(1) if title else text).split())[:120]
 
 
 def mac_address() -> str:
@@ -177,8 +201,8 @@ class SmartApiHttp:
             raise NetworkError(f"Angel One {name}: no reply ({type(exc).__name__}).") from exc
         try:
             return parse_reply(response.status_code, response.content)
-        except (RateLimitedError, EmptyReplyError):
-            log.warning("angelone %s: HTTP %s, body %r", name, response.status_code, response.content[:80])
+        except (RateLimitedError, EmptyReplyError, ServerError) as exc:
+            log.warning("angelone %s: %s", name, exc)
             raise
 
     def get_raw(self, url: str, *, timeout: float | None = None, stream: bool = False) -> requests.Response:

@@ -4,6 +4,9 @@ Frames: ``{"user-id", "status-code", "order-status": "AB00".."AB11", "error-mess
 AB00 is the connect acknowledgement with an empty order. Each update becomes a domain Order;
 when the filled quantity grows, the new part is also reported as a Trade (priced from the
 change in average price), so fills arrive without polling the trade book.
+
+Updates sent while the socket was down are lost, so after every reconnect the order book is
+read once and each order is reported again (fills that happened meanwhile become Trades).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from terminal.brokers.angelone.auth import SessionTokens
 from terminal.brokers.angelone.config import AngelOneConfig
 from terminal.brokers.angelone.schemas import SchemaError, order_from_wire
 from terminal.brokers.angelone.sockets import ReconnectingSocket
-from terminal.brokers.base import FeedSink
+from terminal.brokers.base import BrokerError, FeedSink
 from terminal.domain import AccountId, Order, Trade
 
 log = logging.getLogger(__name__)
@@ -32,18 +35,27 @@ ORDER_STATUS_CODES = {
 }
 
 
-def parse_order_update(text: str, account: AccountId) -> Order | None:
-    """The Order in one update frame; None for the connect ack or an empty order. Raises SchemaError."""
+def parse_order_update(text: str, account: AccountId) -> tuple[Order, str] | None:
+    """(the Order, its fill id) in one update frame; None for the connect ack or an empty order.
+
+    Raises SchemaError for anything else that is not a readable order update.
+    """
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SchemaError(f"order update is not JSON: {text[:80]!r}") from None
-    if not isinstance(message, dict) or message.get("order-status") == "AB00":
+    if not isinstance(message, dict):
+        raise SchemaError(f"order update is not an object: {text[:80]!r}")
+    if message.get("order-status") == "AB00":
         return None
-    record = message.get("orderData") or {}
+    record = message.get("orderData")
+    if record in (None, "", {}):
+        return None
+    if not isinstance(record, dict):
+        raise SchemaError(f"order update without an order record: {text[:80]!r}")
     if not record.get("orderid"):
         return None
-    return order_from_wire(record, account)
+    return order_from_wire(record, account), str(record.get("fillid") or "")
 
 
 class FillTracker:
@@ -71,7 +83,7 @@ class OrderUpdateSocket(ReconnectingSocket):
     label = "order updates"
 
     def __init__(self, config: AngelOneConfig, tokens: Callable[[], SessionTokens], account: AccountId,
-                 sink: FeedSink, renew_tokens: Callable[[], None]):
+                 sink: FeedSink, renew_tokens: Callable[[], None], resync: Callable[[], list[Order]] | None = None):
         super().__init__(config.order_ws_url, ping_interval=config.ping_interval, stall_timeout=config.stall_timeout,
                          reconnect_delay=config.reconnect_delay, reconnect_max_delay=config.reconnect_max_delay,
                          on_state=self._state, renew_tokens=renew_tokens)
@@ -80,6 +92,8 @@ class OrderUpdateSocket(ReconnectingSocket):
         self._account = account
         self._sink = sink
         self.fills = FillTracker()
+        self._resync = resync
+        self.resyncs = 0  # order-book reads after a reconnect (tests and diagnostics)
 
     def _state(self, state, message: str) -> None:
         log.info("angelone order updates: %s %s", state.value, message)
@@ -92,19 +106,33 @@ class OrderUpdateSocket(ReconnectingSocket):
     def heartbeat(self, ws: websocket.WebSocket) -> None:
         ws.ping()  # this socket answers control pings (the docs' 10 s ping/pong)
 
-    def on_text(self, text: str) -> None:
+    def on_open(self, ws: websocket.WebSocket) -> None:
+        if self.connections > 1 and self._resync is not None:
+            self.resync()
+
+    def resync(self) -> None:
+        """Report every order in the book again: what changed while the socket was down."""
         try:
-            order = parse_order_update(text, self._account)
+            orders = self._resync()
+        except BrokerError as exc:
+            log.warning("angelone order updates: order book unavailable after reconnect: %s", exc)
+            return
+        self.resyncs += 1
+        for order in orders:
+            self._report(order, "")
+
+    def on_text(self, text: str) -> None:
+        if text.strip() == "pong":
+            return
+        try:
+            update = parse_order_update(text, self._account)
         except SchemaError as exc:
             log.warning("angelone order update unreadable: %s", exc)
             return
-        if order is None:
-            return
-        fill_id = ""
-        try:
-            fill_id = str((json.loads(text).get("orderData") or {}).get("fillid") or "")
-        except ValueError:
-            pass
+        if update is not None:
+            self._report(*update)
+
+    def _report(self, order: Order, fill_id: str) -> None:
         self._sink.on_order_update(order)
         for trade in self.fills.fills(order, fill_id):
             self._sink.on_trade(trade)

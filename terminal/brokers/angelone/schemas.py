@@ -42,6 +42,9 @@ MAX_DAYS_PER_REQUEST = {"ONE_MINUTE": 30, "THREE_MINUTE": 60, "FIVE_MINUTE": 100
                         "FIFTEEN_MINUTE": 200, "THIRTY_MINUTE": 200, "ONE_HOUR": 400, "ONE_DAY": 2000}
 
 
+MAX_MAGNITUDE = Decimal(10) ** 15  # no price (rupees) or quantity on any Indian exchange comes near this
+
+
 class SchemaError(ValueError):
     """A broker record that cannot be read; the message names the field and the value."""
 
@@ -53,18 +56,28 @@ def decimal(value, field: str = "value") -> Decimal:
         return Decimal(0)
     if isinstance(value, bool):
         raise SchemaError(f"{field}: expected a number, got {value!r}")
+    if not isinstance(value, (str, int, float, Decimal)):
+        raise SchemaError(f"{field}: expected a number, got {type(value).__name__}")
     try:
         result = Decimal(str(value).replace(" ", "").replace(",", ""))
-    except InvalidOperation:
-        raise SchemaError(f"{field}: not a number: {value!r}") from None
-    if not result.is_finite():
-        raise SchemaError(f"{field}: not a finite number: {value!r}")
+    except (InvalidOperation, ValueError):
+        raise SchemaError(f"{field}: not a number: {str(value)[:40]!r}") from None
+    if not result.is_finite() or abs(result) > MAX_MAGNITUDE:
+        raise SchemaError(f"{field}: not a sane number: {str(value)[:40]!r}")
     return result
 
 
 def paise(value, field: str = "price") -> int:
     """Rupees (string or number) to integer paise."""
     return to_paise(decimal(value, field))
+
+
+def price(value, field: str = "price") -> int:
+    """A price that cannot be negative (order, fill and quote prices), in paise."""
+    result = paise(value, field)
+    if result < 0:
+        raise SchemaError(f"{field}: negative price {value!r}")
+    return result
 
 
 def units(value, field: str = "quantity") -> int:
@@ -90,7 +103,7 @@ def ist_time(text: str | None) -> float:
             return datetime.strptime(str(text).strip(), fmt).replace(tzinfo=IST).timestamp()
         except ValueError:
             continue
-    raise SchemaError(f"time: unreadable {text!r}")
+    raise SchemaError(f"time: unreadable {str(text)[:40]!r}")
 
 
 def wire_exchange(exchange: Exchange | str) -> str:
@@ -100,8 +113,10 @@ def wire_exchange(exchange: Exchange | str) -> str:
 def key_of(record: dict) -> InstrumentKey:
     exchange = record.get("exchange") or record.get("exch_seg")
     token = record.get("symboltoken") or record.get("symbolToken") or record.get("token")
-    if not exchange or token in (None, ""):
-        raise SchemaError(f"record without exchange/token: {record.get('tradingsymbol')!r}")
+    if (not isinstance(exchange, str) or isinstance(token, bool) or not isinstance(token, (str, int))
+            or not str(token).strip() or not str(token).strip().isalnum()):
+        raise SchemaError(f"record without a readable exchange/token: {str(record.get('tradingsymbol'))[:40]!r}")
+    token = str(token).strip()
     try:
         return instrument_key(str(exchange).upper(), str(token))
     except ValueError:
@@ -122,7 +137,9 @@ def order_status(record: dict) -> OrderStatus:
 
 
 def order_from_wire(record: dict, account: AccountId) -> Order:
-    """One order-book / order-details / order-update record as a domain Order."""
+    """One order-book / order-details / order-update record as a domain Order. Raises SchemaError."""
+    if not isinstance(record, dict):
+        raise SchemaError(f"order record is not an object: {str(record)[:60]!r}")
     try:
         side = Side(str(record.get("transactiontype", "")).upper())
         order_type = ORDER_TYPE_FROM_WIRE[str(record.get("ordertype", "")).upper()]
@@ -132,14 +149,21 @@ def order_from_wire(record: dict, account: AccountId) -> Order:
     validity = Validity.IOC if str(record.get("duration", "")).upper() == "IOC" else Validity.DAY
     placed = ist_time(record.get("updatetime")) if record.get("updatetime") else 0.0
     updated = ist_time(record.get("exchorderupdatetime") or record.get("updatetime") or "")
+    order_id = record.get("orderid")
+    if not isinstance(order_id, (str, int)) or isinstance(order_id, bool) or not str(order_id).strip():
+        raise SchemaError(f"order record without an order id: {str(order_id)[:40]!r}")
+    quantity = units(record.get("quantity"), "quantity")
+    filled = units(record.get("filledshares") or 0, "filledshares")
+    if quantity < 0 or not 0 <= filled <= quantity:
+        raise SchemaError(f"order {order_id}: filled {filled} of {quantity} is not possible")
     return Order(
-        account=account, order_id=str(record.get("orderid") or ""), instrument_key=key_of(record),
+        account=account, order_id=str(order_id).strip(), instrument_key=key_of(record),
         trading_symbol=str(record.get("tradingsymbol") or ""), side=side,
-        quantity=units(record.get("quantity"), "quantity"), order_type=order_type, product=product,
-        validity=validity, status=order_status(record), price=paise(record.get("price"), "price"),
-        trigger_price=paise(record.get("triggerprice"), "triggerprice"),
-        filled_quantity=units(record.get("filledshares") or 0, "filledshares"),
-        average_price=paise(record.get("averageprice"), "averageprice"), tag=str(record.get("ordertag") or ""),
+        quantity=quantity, order_type=order_type, product=product,
+        validity=validity, status=order_status(record), price=price(record.get("price"), "price"),
+        trigger_price=price(record.get("triggerprice"), "triggerprice"),
+        filled_quantity=filled,
+        average_price=price(record.get("averageprice"), "averageprice"), tag=str(record.get("ordertag") or ""),
         status_message=str(record.get("text") or ""), placed_at=placed, updated_at=updated,
         exchange_order_id=str(record.get("exchangeorderid") or ""),
     )

@@ -8,7 +8,15 @@ the URLs and the test credentials (api key, client code, PIN, TOTP secret).
 Test hooks (``SmartApiSandbox`` methods): ``expire_tokens`` (next call gets AG8001),
 ``fail_next(route, kind)`` with kind "empty" (carry out the call, reply with an empty body),
 "ratelimit" (403 text, call not carried out) or "drop" (carry out the call, close the connection
-without replying), and ``drop_feed_connections`` (kill every market socket abruptly).
+without replying), ``drop_feed_connections`` (kill every market socket abruptly) and
+``drop_order_connections`` (the same for the order-update sockets).
+
+Fault profiles (``--faults``, or ``faults=`` / ``set_faults`` from Python): random lost replies,
+5xx, HTML error pages, truncated JSON, rate-limit replies, AG8001, empty bodies, delays and
+dropped or stalled websockets, drawn from a seeded RNG. The syntax and the exact behaviour of
+each fault are in ``terminal.sim.servers.smartapi_faults``. ``order_calls`` records every
+placeOrder request as (ordertag, what happened, carried out) so a test can prove that nothing
+reached the order system twice.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from terminal.sim.errors import SimError, UnknownInstrumentError
 from terminal.sim.exchange import SimulatedExchange
 from terminal.sim.instruments import underlying_key
 from terminal.sim.servers import smartapi_wire as wire
+from terminal.sim.servers.smartapi_faults import (
+    NO_FAULTS, SYNTAX, FaultInjector, FaultProfile, FaultSyntaxError, RestFault, error_body, parse_faults,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +114,8 @@ class SmartApiSandbox:
     def __init__(self, exchange: SimulatedExchange | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  ws_port: int = 0, api_key: str = "SANDBOXKEY", client_code: str = "S123456", pin: str = "1234",
                  totp_secret: str | None = None, step_interval: float = 0.05, token_ttl: float = 8 * 3600,
-                 enforce_rate_limits: bool = True, seed: int = 0):
+                 enforce_rate_limits: bool = True, seed: int = 0, faults: FaultProfile | str | None = None,
+                 fault_seed: int | None = None):
         if not _is_loopback(host):
             raise ValueError(f"The sandbox binds loopback only; {host!r} is not a loopback address.")
         self.exchange = exchange or SimulatedExchange(seed=seed)
@@ -134,6 +146,9 @@ class SmartApiSandbox:
         self._threads: list[threading.Thread] = []
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers) of every REST call
         self._scrip_master: bytes | None = None
+        self.faults = FaultInjector()
+        self.set_faults(faults, seed if fault_seed is None else fault_seed)
+        self.order_calls: list[tuple[str, str, bool]] = []  # (ordertag, what happened, carried out)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> dict:
@@ -185,16 +200,27 @@ class SmartApiSandbox:
         with self._lock:
             self._failures.setdefault(route, deque()).append(kind)
 
+    def set_faults(self, faults: FaultProfile | str | None, seed: int = 0) -> FaultInjector:
+        """Inject ``faults`` (a profile or its text) from now on, drawn from an RNG seeded with ``seed``."""
+        profile = parse_faults(faults) if isinstance(faults, str) else faults or NO_FAULTS
+        self.faults = FaultInjector(profile, seed)
+        return self.faults
+
     def drop_feed_connections(self) -> int:
         """Kill every market socket without a close frame; returns how many were open."""
         with self._lock:
             feeds, self._feeds = self._feeds, []
         for feed in feeds:
-            try:
-                feed.connection.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _kill(feed.connection)
         return len(feeds)
+
+    def drop_order_connections(self) -> int:
+        """Kill every order-update socket without a close frame; returns how many were open."""
+        with self._lock:
+            sockets, self._order_sockets = self._order_sockets, []
+        for connection in sockets:
+            _kill(connection)
+        return len(sockets)
 
     def feed_subscriptions(self) -> list[dict[str, int]]:
         with self._lock:
@@ -239,14 +265,25 @@ class SmartApiSandbox:
             return 404, json.dumps(_fail(f"No route {method} {route}", "AB2000")).encode(), ""
         problem = self._check_headers(method, route, headers)
         if problem is not None:
+            if name == "placeOrder":
+                self._note_order(_ordertag(body), str(problem.get("errorCode") or problem.get("errorcode")), False)
             return 200, json.dumps(problem).encode(), ""
+        tag = _ordertag(body) if name == "placeOrder" else None
         if self._rate_limited(handler.group):
+            self._note_order(tag, "rate limit", False)
             return 403, RATE_LIMIT_BODY, ""
         with self._lock:
             queue = self._failures.get(name)
             failure = queue.popleft() if queue else ""
         if failure == "ratelimit":
+            self._note_order(tag, "rate limit", False)
             return 403, RATE_LIMIT_BODY, ""
+        fault = self.faults.rest(name) if not failure else RestFault()
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.kind and not fault.carried_out:
+            self._note_order(tag, fault.kind, False)
+            return self._fault_reply(fault, b"")
         try:
             params = json.loads(body) if body.strip() and method == "POST" else {}
             if not isinstance(params, dict):
@@ -256,11 +293,35 @@ class SmartApiSandbox:
             payload = _fail(str(exc), exc.code)
         except ValueError:
             payload = _fail("Invalid request body", "AB2000")
+        self._note_order(tag, fault.kind or failure or "ok", True)
         if failure == "empty":
             return 200, b"", ""
         if failure == "drop":
             return 200, b"", "drop"
-        return 200, json.dumps(payload).encode(), ""
+        reply = json.dumps(payload).encode()
+        if fault.kind:
+            return self._fault_reply(fault, reply)
+        return 200, reply, ""
+
+    def _fault_reply(self, fault: RestFault, reply: bytes) -> tuple[int, bytes, str]:
+        """The reply of an injected fault; ``reply`` is what would have been sent (if carried out)."""
+        if fault.kind == "rate_limited":
+            return 403, RATE_LIMIT_BODY, ""
+        if fault.kind == "token_expired":
+            self.expire_tokens()  # a token that dies mid-day stays dead: the client must renew it
+            return 200, json.dumps(_gateway("Invalid Token", "AG8001")).encode(), ""
+        if fault.kind in ("http_500", "html_error"):
+            return fault.status, error_body(fault), ""
+        if fault.kind == "truncated_json":
+            return 200, self.faults.cut(reply), ""
+        if fault.kind == "empty_body":
+            return 200, b"", ""
+        return 200, b"", "drop"  # drop_reply_after_accept
+
+    def _note_order(self, tag: str | None, what: str, carried_out: bool) -> None:
+        if tag is not None:
+            with self._lock:
+                self.order_calls.append((tag, what, carried_out))
 
     def _check_headers(self, method: str, route: str, headers) -> dict | None:
         if headers.get("X-PrivateKey") != self.api_key:
@@ -351,6 +412,7 @@ class SmartApiSandbox:
         return None
 
     def _ws_handler(self, connection: ServerConnection) -> None:
+        connection.socket = _Muffle(connection.socket)  # lets a ws_stall fault silence it
         path = urlsplit(connection.request.path).path
         if path == "/smart-stream":
             self._serve_feed(connection)
@@ -434,6 +496,7 @@ class SmartApiSandbox:
                 log.exception("smartapi sandbox: pump step failed")
 
     def _pump_once(self) -> None:
+        self._socket_faults()
         with self._lock:
             feeds = list(self._feeds)
         keys = sorted({k for f in feeds for k in f.modes} | {g.key for g in self._gtt.values()})
@@ -454,6 +517,26 @@ class SmartApiSandbox:
                 continue
         self._check_gtt()
         self._publish_order_events()
+
+    def _socket_faults(self) -> None:
+        """ws_drop / ws_stall: each open socket may be killed or silenced during this pump step."""
+        if not (self.faults.profile.ws_drop or self.faults.profile.ws_stall):
+            return
+        with self._lock:
+            connections = [f.connection for f in self._feeds] + list(self._order_sockets)
+        for connection in connections:
+            muffle = connection.socket
+            if isinstance(muffle, _Muffle) and muffle.silent:
+                continue  # already stalled: the client has to notice
+            kind = self.faults.socket_fault(self.step_interval)
+            if kind == "ws_drop":
+                with self._lock:
+                    self._feeds = [f for f in self._feeds if f.connection is not connection]
+                    if connection in self._order_sockets:
+                        self._order_sockets.remove(connection)
+                _kill(connection)
+            elif kind == "ws_stall" and isinstance(muffle, _Muffle):
+                muffle.silent = True
 
     def _publish_order_events(self) -> None:
         messages = []
@@ -492,6 +575,38 @@ class SmartApiSandbox:
                 with self._lock:
                     rule["status"] = "SENTTOEXCHANGE"
                     rule["updateddate"] = datetime.now(wire.IST).isoformat()
+
+
+class _Muffle:
+    """A server-side socket that can go silent (ws_stall): writes are swallowed, reads go on."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.silent = False
+
+    def sendall(self, data) -> None:
+        if not self.silent:
+            self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def _kill(connection: ServerConnection) -> None:
+    """Cut a websocket without a close frame, as a dead link would."""
+    try:
+        connection.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _ordertag(body: bytes) -> str:
+    """The ordertag of a placeOrder body ("" when unreadable)."""
+    try:
+        params = json.loads(body)
+    except ValueError:
+        return ""
+    return str(params.get("ordertag") or "") if isinstance(params, dict) else ""
 
 
 def _empty_order() -> dict:
@@ -583,16 +698,29 @@ def serve_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated market")
     parser.add_argument("--client-code", default="S123456")
     parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce the documented rate limits")
+    parser.add_argument("--faults", default="", metavar="PROFILE",
+                        help="inject faults, e.g. drop_reply_after_accept=0.1,http_500=0.05,html_error=0.03,"
+                             "truncated_json=0.03,rate_limited=0.03,token_expired=0.02,empty_body=0.03,"
+                             "delay_ms=0-300,ws_drop=0.01,ws_stall=0.01 (" + SYNTAX + "; details in "
+                             "terminal/sim/servers/smartapi_faults.py)")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault RNG (default: --seed)")
     args = parser.parse_args(argv)
+    try:
+        faults = parse_faults(args.faults)
+    except FaultSyntaxError as exc:
+        parser.error(f"--faults: {exc}")
     ws_port = args.ws_port if args.ws_port is not None else (args.port + 1 if args.port else 0)
     try:
         box = SmartApiSandbox(host=args.host, port=args.port, ws_port=ws_port, seed=args.seed,
-                              client_code=args.client_code, enforce_rate_limits=not args.no_rate_limits)
+                              client_code=args.client_code, enforce_rate_limits=not args.no_rate_limits,
+                              faults=faults, fault_seed=args.fault_seed)
         info = box.start()
     except (ValueError, OSError) as exc:
         print(f"smartapi sandbox: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(info), flush=True)
+    if faults != NO_FAULTS:
+        print(f"smartapi sandbox: injecting faults {faults}", file=sys.stderr, flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

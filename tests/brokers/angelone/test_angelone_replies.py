@@ -63,7 +63,7 @@ def test_position_with_spaced_minus_sign():
 
 def test_order_update_complete_reports_the_fill():
     text = body("order_update_complete.json").decode()
-    order = parse_order_update(text, "angelone:A1")
+    order, _fill_id = parse_order_update(text, "angelone:A1")
     assert order.status is OrderStatus.COMPLETE and order.average_price == 26562 and order.tag == "TT1"
     trades = FillTracker().fills(order)
     assert [(t.quantity, t.price) for t in trades] == [(1, 26562)]
