@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from terminal.domain import DepthLevel, Exchange, Tick
+from terminal.domain.market import PackedTick, packed_tick
 
 LTP, QUOTE, SNAP_QUOTE = 1, 2, 3
 
@@ -33,33 +34,67 @@ STRUCTS: dict[int, struct.Struct] = {
     SNAP_QUOTE: struct.Struct(_HEADER + _QUOTE + _SNAP),
 }
 FRAME_SIZES = {mode: s.size for mode, s in STRUCTS.items()}  # {1: 51, 2: 123, 3: 379}
-_LTP_UNPACK = STRUCTS[LTP].unpack_from
-_QUOTE_UNPACK = STRUCTS[QUOTE].unpack_from
 _SNAP_UNPACK = STRUCTS[SNAP_QUOTE].unpack_from
-_KEY_PREFIX = {code: exchange.value + ":" for code, exchange in EXCHANGE_BY_TYPE.items()}
+
+# The hot path reads only what the Tick keeps, with the exchange byte and token as one 26-byte key
+# (skipped: mode, sequence, last traded time, OI change %, circuits and 52-week range; the depth is
+# read from the frame when first asked for). Same offsets as STRUCTS.
+_FAST_LTP = struct.Struct("<x26s8xqq").unpack_from  # exchange+token, exchange time, LTP
+_FAST_QUOTE = struct.Struct("<x26s8xqqqqqddqqqq").unpack_from  # + LTQ, ATP, volume, TBQ, TSQ, O, H, L, C
+_FAST_SNAP = struct.Struct("<x26s8xqqqqqddqqqq8xq").unpack_from  # + OI
+_DEPTH_OFFSET = STRUCTS[QUOTE].size + 24  # 147: after LTT, OI and OI change %
+_DEPTH_UNPACK = struct.Struct("<" + "HqqH" * 10).unpack_from  # (flag, quantity, price paise, orders) x10
+
+_KEY_PREFIX = {bytes([code]): exchange.value + ":" for code, exchange in EXCHANGE_BY_TYPE.items()}
+_KEYS: dict[bytes, str] = {}  # exchange byte + raw token -> "NSE:2885"; the feed sees few distinct tokens
+_KEYS_MAX = 20_000
 
 
 class FrameError(ValueError):
     """A binary frame that is not a valid LTP/QUOTE/SNAP_QUOTE tick."""
 
 
-def _token(raw: bytes) -> str:
-    end = raw.find(b"\0")
-    return (raw if end < 0 else raw[:end]).decode("ascii")
-
-
-def _key(exchange_type: int, raw_token: bytes) -> str:
-    prefix = _KEY_PREFIX.get(exchange_type)
+def _new_key(raw: bytes) -> str:
+    """The instrument key for an exchange byte + 25-byte NUL-padded token, remembered."""
+    prefix = _KEY_PREFIX.get(raw[:1])
     if prefix is None:
-        raise FrameError(f"unknown exchange type {exchange_type} in tick frame")
-    return prefix + _token(raw_token)
+        raise FrameError(f"unknown exchange type {raw[0]} in tick frame")
+    token = raw[1:]
+    end = token.find(b"\0")
+    try:
+        key = prefix + (token if end < 0 else token[:end]).decode("ascii")
+    except UnicodeDecodeError:
+        raise FrameError(f"token {token!r} in tick frame is not ASCII") from None
+    if len(_KEYS) >= _KEYS_MAX:  # a stream of made-up tokens must not grow memory forever
+        _KEYS.clear()
+    _KEYS[raw] = key
+    return key
+
+
+def _snap_depth(frame: bytes) -> tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]:
+    """Best five bids and asks of a SNAP_QUOTE frame: the first five packets are bids, best first."""
+    v = _DEPTH_UNPACK(frame, _DEPTH_OFFSET)
+    n, d = tuple.__new__, DepthLevel  # DepthLevel(...) without its Python-level __new__: half the time
+    return ((n(d, (v[2], v[1], v[3])), n(d, (v[6], v[5], v[7])), n(d, (v[10], v[9], v[11])),
+             n(d, (v[14], v[13], v[15])), n(d, (v[18], v[17], v[19]))),
+            (n(d, (v[22], v[21], v[23])), n(d, (v[26], v[25], v[27])), n(d, (v[30], v[29], v[31])),
+             n(d, (v[34], v[33], v[35])), n(d, (v[38], v[37], v[39]))))
+
+
+class SnapQuoteTick(PackedTick):
+    """A Tick from a SNAP_QUOTE frame; its best-five depth is decoded from the frame on first use."""
+
+    __slots__ = ()
+    decode_depth = staticmethod(_snap_depth)
 
 
 def decode_tick(frame: bytes) -> Tick:
     """The domain Tick for one binary tick frame. Raises FrameError for short/unknown frames.
 
     Prices become integer paise; ``timestamp`` is the exchange time in epoch seconds.
-    Trailing bytes beyond the mode's size are ignored, as the protocol allows.
+    Trailing bytes beyond the mode's size are ignored, as the protocol allows. A SNAP_QUOTE tick
+    keeps the frame (as immutable bytes) and reads its depth from it when ``bids``/``asks`` are
+    first read.
     """
     if not frame:
         raise FrameError("empty tick frame")
@@ -72,22 +107,19 @@ def decode_tick(frame: bytes) -> Tick:
     if frame[1] == CURRENCY_TYPE:
         return _decode_currency(frame, mode)
     if mode == SNAP_QUOTE:
-        v = _SNAP_UNPACK(frame)
-        d = DepthLevel
-        return Tick(
-            _key(v[1], v[2]), v[5], v[4] / 1000.0, v[6], v[8], v[7], v[11], v[12], v[13], v[14], v[16], 0,
-            int(v[9]), int(v[10]),
-            (d(v[20], v[19], v[21]), d(v[24], v[23], v[25]), d(v[28], v[27], v[29]), d(v[32], v[31], v[33]),
-             d(v[36], v[35], v[37])),
-            (d(v[40], v[39], v[41]), d(v[44], v[43], v[45]), d(v[48], v[47], v[49]), d(v[52], v[51], v[53]),
-             d(v[56], v[55], v[57])),
-        )
+        if type(frame) is not bytes:  # the tick keeps the frame: it must not change under it
+            frame = bytes(frame)
+        v = _FAST_SNAP(frame)
+        return packed_tick(SnapQuoteTick, (_KEYS.get(v[0]) or _new_key(v[0]), v[2], v[1] / 1000.0, v[3], v[5], v[4],
+                                           v[8], v[9], v[10], v[11], v[12], 0, int(v[6]), int(v[7]), None, None,
+                                           frame))
     if mode == QUOTE:
-        v = _QUOTE_UNPACK(frame)
-        return Tick(_key(v[1], v[2]), v[5], v[4] / 1000.0, v[6], v[8], v[7], v[11], v[12], v[13], v[14],
-                    total_buy_quantity=int(v[9]), total_sell_quantity=int(v[10]))
-    v = _LTP_UNPACK(frame)
-    return Tick(_key(v[1], v[2]), v[5], v[4] / 1000.0)
+        v = _FAST_QUOTE(frame)
+        return packed_tick(PackedTick, (_KEYS.get(v[0]) or _new_key(v[0]), v[2], v[1] / 1000.0, v[3], v[5], v[4],
+                                        v[8], v[9], v[10], v[11], 0, 0, int(v[6]), int(v[7]), (), (), None))
+    v = _FAST_LTP(frame)
+    return packed_tick(PackedTick, (_KEYS.get(v[0]) or _new_key(v[0]), v[2], v[1] / 1000.0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                    0, 0, 0, (), (), None))
 
 
 def _to_paise(units: int) -> int:
@@ -101,7 +133,7 @@ def _decode_currency(frame: bytes, mode: int) -> Tick:
     """CDS ticks: same layout, prices in 10^-7 rupee (four decimals) rounded to paise."""
     p = _to_paise
     v = STRUCTS[mode].unpack_from(frame)
-    key = _key(v[1], v[2])
+    key = _KEYS.get(frame[1:27]) or _new_key(frame[1:27])
     if mode == LTP:
         return Tick(key, p(v[5]), v[4] / 1000.0)
     fields = dict(last_quantity=v[6], volume=v[8], average_price=p(v[7]), open=p(v[11]), high=p(v[12]),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import struct
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +16,8 @@ from angelone_helpers import frame
 from angelone_official import OUTSIDE_ATTEMPTS, import_official
 from terminal.brokers.angelone import FrameError, decode_tick
 from terminal.brokers.angelone.decoder import snap_quote_extras
-from terminal.domain import DepthLevel
+from terminal.domain import DepthLevel, Tick
+from terminal.domain.market import TICK_FIELDS
 
 
 def test_ltp_frame_reliance():
@@ -159,3 +163,52 @@ def test_ltp_and_quote_agree_with_official_parser(official_parser, mode, exch, t
         assert (ours.last_quantity, ours.average_price, ours.volume, ours.close) == (
             theirs["last_traded_quantity"], theirs["average_traded_price"], theirs["volume_trade_for_the_day"],
             theirs["closed_price"])
+
+
+# --- the decoded tick is a Tick in every way a reader can see ----------------------------------------
+def _plain(tick: Tick) -> Tick:
+    return Tick(*(getattr(tick, name) for name in TICK_FIELDS))
+
+
+@pytest.mark.parametrize("case", ["ltp_reliance_nse.hex", "quote_reliance_bse.hex", "snap_quote_infy.hex"])
+def test_decoded_tick_equals_and_hashes_like_a_plain_tick(case):
+    tick = decode_tick(frame(case))
+    plain = _plain(tick)
+    assert isinstance(tick, Tick) and type(plain) is Tick
+    assert tick == plain and plain == tick and hash(tick) == hash(plain)
+    assert tick != replace(plain, ltp=plain.ltp + 5)
+    assert repr(tick).endswith(repr(plain)[len("Tick"):])
+
+
+def test_decoded_tick_is_immutable():
+    tick = decode_tick(frame("snap_quote_infy.hex"))
+    for name in ("ltp", "bids", "_values"):
+        with pytest.raises(FrozenInstanceError):
+            setattr(tick, name, 1)
+    with pytest.raises(FrozenInstanceError):
+        del tick.ltp
+    assert tick.ltp == 190735 and tick.bids[0] == DepthLevel(190700, 2, 2)
+
+
+def test_depth_is_read_from_a_private_copy_of_the_frame():
+    data = bytearray(frame("snap_quote_infy.hex"))
+    tick = decode_tick(data)
+    data[147:347] = bytes(200)  # the socket reuses its buffer before anyone reads the depth
+    assert tick.best_bid == 190700 and tick.asks[4] == DepthLevel(190755, 354, 9)
+    assert tick.bids is tick.bids  # decoded once, then kept
+
+
+def test_replace_copy_and_pickle_give_plain_ticks():
+    tick = decode_tick(frame("snap_quote_nifty_option.hex"))
+    moved = replace(tick, ltp=10600)
+    assert type(moved) is Tick and moved.ltp == 10600 and moved.bids == tick.bids and moved.key == tick.key
+    for clone in (copy.copy(tick), copy.deepcopy(tick), pickle.loads(pickle.dumps(tick))):
+        assert type(clone) is Tick and clone == tick
+
+
+def test_depth_levels_are_named_immutable_tuples():
+    level = decode_tick(frame("snap_quote_infy.hex")).bids[1]
+    assert (level.price, level.quantity, level.orders) == (190650, 7, 1)
+    assert DepthLevel(5, 6) == DepthLevel(price=5, quantity=6, orders=0)
+    with pytest.raises(AttributeError):
+        level.price = 1  # type: ignore[misc]
