@@ -1,4 +1,9 @@
-"""One connected broker account: login, instrument master, feed, and keeping the books fresh."""
+"""One connected broker account: login, instrument master, feed, and keeping the books fresh.
+
+Logging in again mid-day (``log_in_again``) reuses the loaded instrument master: it renews the
+token, restarts the broker's feed with every subscription the FeedWorker holds, and reloads the
+order book, trade book, positions, funds and holdings. When to do it is SessionLifecycle's call.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class AccountSession(QObject):
         self.runner = runner
         self.messages = messages
         self.info: SessionInfo | None = None
+        self.lifecycle = None  # the SessionLifecycle watching this session, once one is made
         self.feed = FeedWorker(broker, bar_builder=bar_builder)
         self.feed.batch_ready.connect(self._apply_batch)
         self.feed.feed_state_changed.connect(self.feed_state_changed)
@@ -70,7 +76,37 @@ class AccountSession(QObject):
             return self.broker.instruments(progress=lambda done, total: job.advance(done))
 
     def stop(self) -> None:
+        if self.lifecycle is not None:
+            self.lifecycle.stop()
         self.feed.stop()
+
+    async def log_in_again(self) -> bool:
+        """Renew the session without a restart, then resynchronise; False (and a message) if refused.
+
+        The login runs on a pool thread: for Flattrade it waits for the browser login.
+        """
+        try:
+            self.info = await self.runner.run(self.broker.login)
+        except BrokerError as exc:
+            self.messages.error(f"Could not log in to {self.broker.name} again: {exc}", exc.hint)
+            return False
+        await self.restart_feed()
+        await self.refresh_all()
+        return True
+
+    async def restart_feed(self) -> None:
+        """Reconnect the broker's feed with the new token; every subscription is asked for again."""
+        keys = self.feed.subscribed()
+        if self.feed.isRunning():
+            try:
+                await self.runner.run(self.broker.connect_feed, self.feed)
+            except BrokerError as exc:
+                self.messages.error(f"Could not restart the {self.broker.name} feed: {exc}", exc.hint)
+                return
+        else:  # the feed never started (login failed at start-up) or its thread ended
+            self.feed.start()
+        if keys:  # the adapter keeps its own set; asking again makes sure it matches ours
+            self.feed.resubscribe(keys)
 
     def subscribe(self, keys: list[InstrumentKey]) -> None:
         self.feed.subscribe(keys)
