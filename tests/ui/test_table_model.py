@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtWidgets import QApplication
 
 from terminal.ui import theme
 from terminal.ui.models.table_model import (
@@ -151,3 +152,146 @@ def test_sync_signals_only_changed_rows_when_keys_are_the_same(qapp):
     assert model.sync(list(reversed(rows))) is True
     assert spy.resets == 1
     assert model.keys() == ["K3", "K2", "K1", "K0"] and model.row_for_key("K0") == 3
+
+
+# --- formatted-cell cache and the cached-cell painter --------------------------------------------
+
+
+class CountingModel(KeyedTableModel):
+    """Counts data() calls, to prove that a cached view paints without asking the model per role."""
+
+    calls = 0
+
+    def data(self, index, role=Qt.DisplayRole):
+        CountingModel.calls += 1
+        return super().data(index, role)
+
+
+def make_cached_model(count: int = 6, model_class=KeyedTableModel) -> KeyedTableModel:
+    model = model_class(
+        [Column("Key", lambda r: r.key), price_column("Price", lambda r: r.price),
+         quantity_column("Qty", lambda r: r.qty), signed_price_column("Chg", lambda r: r.change)],
+        key_of=lambda r: r.key, cache_cells=True)
+    model.set_rows([Row(f"K{i}", 100_00 * (i + 1), 100_000 * i) for i in range(count)])
+    return model
+
+
+def test_cached_model_answers_like_the_plain_one(qapp):
+    plain, cached = make_model(4), make_cached_model(4)
+    cached.upsert(Row("K1", 1, 1, change=-5))
+    plain.upsert(Row("K1", 1, 1, change=-5))
+    for row in range(4):
+        for column in range(4):
+            for role in (Qt.DisplayRole, Qt.TextAlignmentRole, Qt.UserRole, Qt.BackgroundRole):
+                assert cached.data(cached.index(row, column), role) == plain.data(plain.index(row, column), role)
+            brush = cached.data(cached.index(row, column), Qt.ForegroundRole)
+            expected = plain.data(plain.index(row, column), Qt.ForegroundRole)
+            assert (brush is None) == (expected is None)
+            if brush is not None:
+                assert brush.color() == expected.color() == cached.cells(row)[column].colour
+
+
+def test_cached_row_changes_only_when_refreshed_by_key(qapp):
+    model = make_cached_model(4)
+    assert model.data(model.index(2, 1)) == "300.00" and model.data(model.index(3, 1)) == "400.00"
+    model.item(2).price = 301_00  # live state moved, nobody said so yet: the cell stays as painted
+    model.item(3).price = 401_00
+    assert model.data(model.index(2, 1)) == "300.00"
+    model.refresh_keys(["K2"])
+    assert model.data(model.index(2, 1)) == "301.00"
+    assert model.data(model.index(3, 1)) == "400.00"  # not refreshed
+    model.refresh_all()
+    assert model.data(model.index(3, 1)) == "401.00"
+
+
+def test_cached_rows_follow_removes_moves_and_resets(qapp):
+    model = make_cached_model(4)
+    assert [model.data(model.index(r, 0)) for r in range(4)] == ["K0", "K1", "K2", "K3"]
+    model.remove("K1")
+    assert [model.data(model.index(r, 0)) for r in range(3)] == ["K0", "K2", "K3"]
+    model.move("K3", 0)
+    assert [model.data(model.index(r, 0)) for r in range(3)] == ["K3", "K0", "K2"]
+    model.upsert(Row("K9", 9_00, 9))
+    assert model.data(model.index(3, 1)) == "9.00"
+    model.set_rows([Row("A", 1_00, 1)])
+    assert model.data(model.index(0, 0)) == "A" and model.rowCount() == 1
+
+
+def test_theme_change_recolours_cached_cells(qtbot):
+    model = make_cached_model(2)
+    model.upsert(Row("K0", 1, 1, change=150))
+    view = TradingTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    previous = theme.current().name
+    try:
+        theme.apply_theme(QApplication.instance(), "dark")
+        assert model.data(model.index(0, 3), Qt.ForegroundRole).color() == QColor(theme.DARK.positive)
+        theme.apply_theme(QApplication.instance(), "light")
+        assert model.data(model.index(0, 3), Qt.ForegroundRole).color() == QColor(theme.LIGHT.positive)
+    finally:
+        theme.apply_theme(QApplication.instance(), previous)
+
+
+def render(view: TradingTableView) -> QImage:
+    image = QImage(view.viewport().size(), QImage.Format_ARGB32)
+    view.viewport().render(image)
+    return image
+
+
+def test_cached_view_paints_from_the_cache_not_per_role(qtbot):
+    model = make_cached_model(6, CountingModel)
+    view = TradingTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    render(view)
+    CountingModel.calls = 0
+    render(view)
+    assert CountingModel.calls == 0
+    model.refresh_keys(["K1"])
+    render(view)
+    assert CountingModel.calls == 0  # the row is formatted again, straight from the columns
+
+
+def test_cached_view_looks_like_the_default_one(qtbot):
+    """Same rows, same colours: the selected row in the highlight colour, alternate rows in the
+    alternate base, a cell background over them, and the same text in the same columns."""
+    cached = make_cached_model(4)
+    plain = make_model(4)
+    for model in (cached, plain):
+        model.background_of = lambda r: "#806040" if r.key == "K2" else None
+    views = []
+    for model in (cached, plain):
+        view = TradingTableView()
+        qtbot.addWidget(view)
+        view.setModel(model)
+        view.resize(520, 200)
+        view.show()
+        qtbot.waitExposed(view)
+        view.select_row(0)
+        views.append(view)
+    fast, slow = (render(v) for v in views)
+    row_height = views[0].rowHeight(0)
+    palette = views[0].palette()
+    middle = row_height // 2
+    for image in (fast, slow):
+        assert image.pixelColor(2, middle) == palette.color(QPalette.Highlight)  # row 0 selected
+        assert image.pixelColor(2, row_height + middle) == palette.color(QPalette.AlternateBase)  # row 1
+        assert image.pixelColor(2, 2 * row_height + middle) == QColor("#806040")  # row 2's background
+    # Text lands in the same place: each cell's ink (pixels unlike the cell's background) spans
+    # the same columns of pixels, within a pixel or two of rounding.
+    for row in range(4):
+        for column in range(4):
+            rect = views[0].visualRect(cached.index(row, column))
+            spans = []
+            for image in (fast, slow):
+                paper = image.pixelColor(rect.left(), rect.top())
+                xs = [x for x in range(rect.left(), rect.right()) for y in range(rect.top(), rect.bottom())
+                      if image.pixelColor(x, y) != paper]
+                spans.append((min(xs), max(xs)) if xs else None)
+            assert (spans[0] is None) == (spans[1] is None), (row, column)
+            if spans[0]:
+                assert abs(spans[0][0] - spans[1][0]) <= 2 and abs(spans[0][1] - spans[1][1]) <= 2, (row, column, spans)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -31,6 +31,7 @@ USER_ROLE = int(Qt.ItemDataRole.UserRole)
 HORIZONTAL = Qt.Orientation.Horizontal
 ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 NO_FLAGS = Qt.ItemFlag.NoItemFlags
+CACHED_ROLES = frozenset((DISPLAY_ROLE, ALIGNMENT_ROLE, FOREGROUND_ROLE, BACKGROUND_ROLE))
 
 LEFT = Qt.AlignLeft | Qt.AlignVCenter
 RIGHT = Qt.AlignRight | Qt.AlignVCenter
@@ -112,6 +113,15 @@ def sign_colour(value: Any) -> str | None:
     return theme.current().positive if value > 0 else theme.current().negative
 
 
+class Cell(NamedTuple):
+    """One cell as shown: display text and its brushes (None: the view's own colours)."""
+
+    text: str
+    foreground: QBrush | None
+    background: QBrush | None
+    colour: QColor | None  # the foreground brush's colour, for painting text
+
+
 class KeyedTableModel(QAbstractTableModel):
     """Rows by key; updates signal only the rows they touch.
 
@@ -120,7 +130,8 @@ class KeyedTableModel(QAbstractTableModel):
     """
 
     def __init__(self, columns: list[Column], key_of: Callable[[Any], Hashable],
-                 background_of: Callable[[Any], str | None] | None = None, parent=None):
+                 background_of: Callable[[Any], str | None] | None = None, parent=None,
+                 cache_cells: bool = False):
         super().__init__(parent)
         self.columns = list(columns)
         self.key_of = key_of
@@ -128,7 +139,13 @@ class KeyedTableModel(QAbstractTableModel):
         self._rows: list[Any] = []
         self._index: dict[Hashable, int] = {}
         self._brushes: dict[str, QBrush] = {}
-        self._alignments = [int(c.align) for c in self.columns]
+        self._colours: dict[str, QColor] = {}
+        self.alignments = [int(c.align) for c in self.columns]
+        # Row number -> that row's Cells, formatted once per change instead of once per role per
+        # paint. Only for models whose every change goes through refresh_*/sync/upsert/set_rows
+        # (a cell that reads live state must be refreshed by key when that state moves).
+        self.cache_cells = cache_cells
+        self._cells: dict[int, tuple[Cell, ...]] = {}
 
     # --- Qt model interface ---------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -143,18 +160,27 @@ class KeyedTableModel(QAbstractTableModel):
         if role == DISPLAY_ROLE:
             return self.columns[section].header
         if role == ALIGNMENT_ROLE:
-            return self._alignments[section]
+            return self.alignments[section]
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DISPLAY_ROLE) -> Any:
         if not index.isValid():
             return None
+        if self.cache_cells and role in CACHED_ROLES:
+            cell = self.cells(index.row())[index.column()]
+            if role == DISPLAY_ROLE:
+                return cell.text
+            if role == FOREGROUND_ROLE:
+                return cell.foreground
+            if role == BACKGROUND_ROLE:
+                return cell.background
+            return self.alignments[index.column()]
         row = self._rows[index.row()]
         column = self.columns[index.column()]
         if role == DISPLAY_ROLE:
             return column.format(column.value(row))
         if role == ALIGNMENT_ROLE:
-            return self._alignments[index.column()]
+            return self.alignments[index.column()]
         if role == FOREGROUND_ROLE:
             if column.colour is None:
                 return None
@@ -177,10 +203,46 @@ class KeyedTableModel(QAbstractTableModel):
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         return ITEM_FLAGS if index.isValid() else NO_FLAGS
 
+    def cells(self, row: int) -> tuple[Cell, ...]:
+        """Row ``row`` as shown: one Cell per column (text, foreground, background).
+
+        With ``cache_cells`` the row is formatted once and kept until it is refreshed; the fast
+        delegate paints from here with no call back into ``data()``.
+        """
+        cells = self._cells.get(row) if self.cache_cells else None
+        if cells is None:
+            cells = self._format_row(row)
+            if self.cache_cells:
+                self._cells[row] = cells
+        return cells
+
+    def forget_cells(self) -> None:
+        """Drop every formatted row (the theme changed, or state every row reads moved)."""
+        self._cells.clear()
+
+    def _format_row(self, at: int) -> tuple[Cell, ...]:
+        row = self._rows[at]
+        brush = self._brush
+        row_colour = self.background_of(row) if self.background_of is not None else None
+        cells = []
+        for column in self.columns:
+            value = column.value(row)
+            text = column.format(value)
+            foreground = column.colour(value) if column.colour is not None else None
+            background = column.background(row) if column.background is not None else row_colour
+            if foreground:
+                text_brush = brush(foreground)
+                cells.append(Cell(text, text_brush, brush(background) if background else None,
+                                  self._colours[foreground]))
+            else:
+                cells.append(Cell(text, None, brush(background) if background else None, None))
+        return tuple(cells)
+
     def _brush(self, colour: str) -> QBrush:
         brush = self._brushes.get(colour)
         if brush is None:
             brush = self._brushes[colour] = QBrush(QColor(colour))
+            self._colours[colour] = QColor(colour)
         return brush
 
     # --- rows -----------------------------------------------------------------------------------
@@ -188,6 +250,7 @@ class KeyedTableModel(QAbstractTableModel):
         """Replace every row (a reset): for a refreshed book, never for a tick."""
         self.beginResetModel()
         self._rows = list(rows)
+        self._cells.clear()
         self._reindex()
         self.endResetModel()
 
@@ -214,6 +277,7 @@ class KeyedTableModel(QAbstractTableModel):
         at = len(self._rows)
         self.beginInsertRows(QModelIndex(), at, at)
         self._rows.append(row)
+        self._cells.pop(at, None)
         self._index[key] = at
         self.endInsertRows()
         return at
@@ -224,6 +288,7 @@ class KeyedTableModel(QAbstractTableModel):
             return False
         self.beginRemoveRows(QModelIndex(), at, at)
         del self._rows[at]
+        self._cells.clear()
         self._reindex()
         self.endRemoveRows()
         return True
@@ -238,6 +303,7 @@ class KeyedTableModel(QAbstractTableModel):
         self.beginMoveRows(QModelIndex(), at, at, QModelIndex(), destination)
         row = self._rows.pop(at)
         self._rows.insert(to, row)
+        self._cells.clear()
         self._reindex()
         self.endMoveRows()
         return True
@@ -276,6 +342,14 @@ class KeyedTableModel(QAbstractTableModel):
         return emitted
 
     def _emit_rows(self, first: int, last: int) -> None:
+        cells = self._cells
+        if cells:
+            if last - first < 16:
+                for at in range(first, last + 1):
+                    cells.pop(at, None)
+            else:
+                for at in [at for at in cells if first <= at <= last]:
+                    del cells[at]
         self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
 
     def _reindex(self) -> None:

@@ -31,7 +31,7 @@ class MarketDepthPanel(QWidget):
         self.stats = QLabel(self)
         self.stats.setFont(tabular_font(self.stats.font()))
         self.stats.setContentsMargins(6, 0, 6, 4)
-        self.model = KeyedTableModel(self._columns(), key_of=lambda level: level, parent=self)
+        self.model = KeyedTableModel(self._columns(), key_of=lambda level: level, parent=self, cache_cells=True)
         self.model.set_rows(range(LEVELS + 1))
         self.table = TradingTableView(self)
         self.table.setModel(self.model)

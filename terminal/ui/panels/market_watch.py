@@ -53,7 +53,7 @@ class MarketWatchPanel(QWidget):
 
         self.search = InstrumentSearch(lambda: self.market.catalog, self)
         self.search.instrument_chosen.connect(self.add_instrument)
-        self.model = KeyedTableModel(self._columns(), key_of=lambda row: row.key, parent=self)
+        self.model = KeyedTableModel(self._columns(), key_of=lambda row: row.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)

@@ -36,7 +36,7 @@ class PositionsPanel(QWidget):
         self._rows_of: dict[InstrumentKey, list] = {}  # instrument key -> position keys
         self._subscribed: set[InstrumentKey] = set()
 
-        self.model = KeyedTableModel(self._columns(), key_of=lambda p: p.key, parent=self)
+        self.model = KeyedTableModel(self._columns(), key_of=lambda p: p.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
         self.table.installEventFilter(self)
