@@ -214,6 +214,15 @@ class SmartApiSandbox:
             _kill(feed.connection)
         return len(feeds)
 
+    def stall_connections(self, feed: bool = True, orders: bool = True) -> int:
+        """Silence open sockets (a ws_stall now): they stay open but nothing more is written. Returns how many."""
+        with self._lock:
+            connections = ([f.connection for f in self._feeds] if feed else []) + (
+                list(self._order_sockets) if orders else [])
+        for connection in connections:
+            connection.socket.silent = True
+        return len(connections)
+
     def drop_order_connections(self) -> int:
         """Kill every order-update socket without a close frame; returns how many were open."""
         with self._lock:
