@@ -44,6 +44,15 @@ QUOTE_BATCH = 50  # tokens per market/v1/quote call
 UNSURE_CODES = frozenset({"AB1004", "AB2001"})
 
 
+def _rows(data, what: str) -> list:
+    """The list a book route answers with (null when empty); anything else is a SchemaError."""
+    if data in (None, ""):
+        return []
+    if not isinstance(data, list):
+        raise SchemaError(f"Angel One {what}: expected a list, got {type(data).__name__}")
+    return data
+
+
 def keyring_secrets(client_code: str) -> SecretSource:
     """PIN and TOTP secret from the OS keyring, read at each login (never cached in the adapter)."""
 
@@ -255,11 +264,12 @@ class AngelOneBroker(Broker):
 
     def order_book(self) -> list[Order]:
         orders = []
-        for record in self.session.data("order_book") or []:
+        for record in _rows(self.session.data("order_book"), "order book"):
             try:
                 orders.append(order_from_wire(record, self._account))
             except SchemaError as exc:
-                log.error("angelone order book: order %s unreadable: %s", record.get("orderid"), exc)
+                log.error("angelone order book: order %s unreadable: %s",
+                          record.get("orderid") if isinstance(record, dict) else "?", exc)
                 continue
             if record.get("uniqueorderid"):
                 self._unique_ids[str(record.get("orderid"))] = str(record["uniqueorderid"])
@@ -278,17 +288,19 @@ class AngelOneBroker(Broker):
     def trade_book(self) -> list[Trade]:
         trades = []
         master = self._master
-        for record in self.session.data("trade_book") or []:
+        for record in _rows(self.session.data("trade_book"), "trade book"):
+            if not isinstance(record, dict):
+                raise SchemaError(f"trade book: a row is not an object: {str(record)[:60]!r}")
             inst = master.by_symbol(record.get("exchange", "NSE"), str(record.get("tradingsymbol", ""))) if master else None
             trades.append(trade_from_wire(record, self._account, inst.key if inst else None))
         return trades
 
     # --- portfolio ----------------------------------------------------------------------------
     def positions(self) -> list[Position]:
-        return [position_from_wire(r, self._account) for r in self.session.data("positions") or []]
+        return [position_from_wire(r, self._account) for r in _rows(self.session.data("positions"), "positions")]
 
     def holdings(self) -> list[Holding]:
-        return [holding_from_wire(r, self._account) for r in self.session.data("holdings") or []]
+        return [holding_from_wire(r, self._account) for r in _rows(self.session.data("holdings"), "holdings")]
 
     def all_holdings(self) -> tuple[list[Holding], dict[str, float]]:
         """Holdings and the broker's totals (rupees, as it sends them)."""

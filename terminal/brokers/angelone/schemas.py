@@ -8,6 +8,7 @@ the REST wire are rupees and become integer paise; quantities are units. Times s
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from terminal.domain import (
     AccountId, Candle, DepthLevel, Exchange, Funds, Holding, Instrument, InstrumentKey, Order, OrderModification,
     OrderRequest, OrderStatus, OrderType, Position, Product, Side, Tick, Trade, Validity, instrument_key,
 )
+from terminal.brokers.base import BrokerError
 from terminal.domain.money import to_paise
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,30 @@ MAX_DAYS_PER_REQUEST = {"ONE_MINUTE": 30, "THREE_MINUTE": 60, "FIVE_MINUTE": 100
 MAX_MAGNITUDE = Decimal(10) ** 15  # no price (rupees) or quantity on any Indian exchange comes near this
 
 
-class SchemaError(ValueError):
+class SchemaError(BrokerError, ValueError):
     """A broker record that cannot be read; the message names the field and the value."""
+
+
+def reads_wire(convert):
+    """Make a *_from_wire reader raise SchemaError, and nothing else, for any record it cannot read.
+
+    The explicit checks in each reader name the field; this catches the shapes nobody foresaw
+    (a list where an object was expected, a missing key) so that garbage never escapes as a
+    TypeError or becomes a domain object.
+    """
+
+    @functools.wraps(convert)
+    def read(record, *args, **kwargs):
+        if convert.__name__ != "candles_from_wire" and not isinstance(record, dict):
+            raise SchemaError(f"{convert.__name__}: expected an object, got {type(record).__name__}")
+        try:
+            return convert(record, *args, **kwargs)
+        except SchemaError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
+            raise SchemaError(f"{convert.__name__}: unreadable record ({type(exc).__name__}: {str(exc)[:60]})") from None
+
+    return read
 
 
 # --- scalar readers ----------------------------------------------------------------------------
@@ -85,6 +109,20 @@ def units(value, field: str = "quantity") -> int:
     if number != number.to_integral_value():
         raise SchemaError(f"{field}: not a whole quantity: {value!r}")
     return int(number)
+
+
+def _count(value, field: str) -> int:
+    """A quantity that cannot be negative (volumes, depth, holdings)."""
+    result = units(value, field)
+    if result < 0:
+        raise SchemaError(f"{field}: negative quantity {str(value)[:40]!r}")
+    return result
+
+
+def _positive(value: int, field: str) -> int:
+    if value <= 0:
+        raise SchemaError(f"{field}: must be positive, got {value}")
+    return value
 
 
 def rupees(paise_value: int) -> str:
@@ -136,6 +174,7 @@ def order_status(record: dict) -> OrderStatus:
     return status
 
 
+@reads_wire
 def order_from_wire(record: dict, account: AccountId) -> Order:
     """One order-book / order-details / order-update record as a domain Order. Raises SchemaError."""
     if not isinstance(record, dict):
@@ -210,6 +249,7 @@ def variety_of(order: Order) -> str:
 
 
 # --- trades, positions, holdings, funds ---------------------------------------------------------
+@reads_wire
 def trade_from_wire(record: dict, account: AccountId, key: InstrumentKey | None = None) -> Trade:
     """A trade-book record. It carries no token, so ``key`` comes from the instrument master when known."""
     day = datetime.now(IST).date()
@@ -227,11 +267,13 @@ def trade_from_wire(record: dict, account: AccountId, key: InstrumentKey | None 
     return Trade(
         account=account, trade_id=str(record.get("fillid") or ""), order_id=str(record.get("orderid") or ""),
         instrument_key=key, trading_symbol=symbol, side=Side(str(record.get("transactiontype", "")).upper()),
-        quantity=units(record.get("fillsize"), "fillsize"), price=paise(record.get("fillprice"), "fillprice"),
+        quantity=_positive(units(record.get("fillsize"), "fillsize"), "fillsize"),
+        price=price(record.get("fillprice"), "fillprice"),
         product=PRODUCT_FROM_WIRE.get(str(record.get("producttype", "")).upper(), Product.MIS), timestamp=stamp,
     )
 
 
+@reads_wire
 def position_from_wire(record: dict, account: AccountId) -> Position:
     net = units(record.get("netqty"), "netqty")
     buy_qty, sell_qty = units(record.get("buyqty"), "buyqty"), units(record.get("sellqty"), "sellqty")
@@ -253,12 +295,14 @@ def position_from_wire(record: dict, account: AccountId) -> Position:
     )
 
 
+@reads_wire
 def holding_from_wire(record: dict, account: AccountId) -> Holding:
     return Holding(account=account, instrument_key=key_of(record), trading_symbol=str(record.get("tradingsymbol") or ""),
-                   quantity=units(record.get("quantity"), "quantity"),
-                   average_price=paise(record.get("averageprice")), last_price=paise(record.get("ltp")))
+                   quantity=_count(record.get("quantity"), "quantity"),
+                   average_price=price(record.get("averageprice")), last_price=price(record.get("ltp")))
 
 
+@reads_wire
 def funds_from_wire(record: dict, account: AccountId) -> Funds:
     """getRMS: availablecash is the cash balance, utiliseddebits the margin in use (paise)."""
     return Funds(account=account, opening_balance=paise(record.get("availablecash")),
@@ -268,34 +312,40 @@ def funds_from_wire(record: dict, account: AccountId) -> Funds:
 
 
 # --- market data ---------------------------------------------------------------------------------
+@reads_wire
 def tick_from_quote(item: dict) -> Tick:
     """A market/v1/quote ``fetched`` item (FULL, OHLC or LTP mode; rupees) as a Tick."""
     depth = item.get("depth") or {}
 
     def levels(side: str) -> tuple[DepthLevel, ...]:
-        return tuple(DepthLevel(paise(level.get("price")), units(level.get("quantity")), units(level.get("orders") or 0))
+        return tuple(DepthLevel(price(level.get("price")), _count(level.get("quantity"), "depth quantity"),
+                                _count(level.get("orders") or 0, "depth orders"))
                      for level in depth.get(side) or [] if level)
 
     stamp = item.get("exchFeedTime") or item.get("exchTradeTime")
     return Tick(
-        key=instrument_key(str(item["exchange"]).upper(), str(item.get("symbolToken"))), ltp=paise(item.get("ltp")),
-        timestamp=ist_time(stamp) if stamp else 0.0, last_quantity=units(item.get("lastTradeQty") or 0),
-        volume=units(item.get("tradeVolume") or 0), average_price=paise(item.get("avgPrice")),
-        open=paise(item.get("open")), high=paise(item.get("high")), low=paise(item.get("low")),
-        close=paise(item.get("close")), open_interest=units(item.get("opnInterest") or 0),
-        total_buy_quantity=int(decimal(item.get("totBuyQuan"))), total_sell_quantity=int(decimal(item.get("totSellQuan"))),
+        key=key_of({"exchange": item.get("exchange"), "symboltoken": item.get("symbolToken")}),
+        ltp=price(item.get("ltp"), "ltp"), timestamp=ist_time(stamp) if stamp else 0.0,
+        last_quantity=_count(item.get("lastTradeQty") or 0, "lastTradeQty"),
+        volume=_count(item.get("tradeVolume") or 0, "tradeVolume"), average_price=price(item.get("avgPrice"), "avgPrice"),
+        open=price(item.get("open"), "open"), high=price(item.get("high"), "high"), low=price(item.get("low"), "low"),
+        close=price(item.get("close"), "close"), open_interest=_count(item.get("opnInterest") or 0, "opnInterest"),
+        total_buy_quantity=_count(int(decimal(item.get("totBuyQuan"))), "totBuyQuan"),
+        total_sell_quantity=_count(int(decimal(item.get("totSellQuan"))), "totSellQuan"),
         bids=levels("buy"), asks=levels("sell"),
     )
 
 
+@reads_wire
 def candles_from_wire(rows) -> list[Candle]:
     """getCandleData rows [iso time, o, h, l, c, volume] (rupees) as Candles, oldest first."""
     candles = []
     for row in rows or []:
         if not isinstance(row, (list, tuple)) or len(row) < 6:
-            raise SchemaError(f"candle: unreadable row {row!r}")
+            raise SchemaError(f"candle: unreadable row {str(row)[:60]!r}")
         start = int(datetime.fromisoformat(str(row[0])).timestamp())
-        candles.append(Candle(start, paise(row[1]), paise(row[2]), paise(row[3]), paise(row[4]), units(row[5] or 0)))
+        candles.append(Candle(start, price(row[1], "open"), price(row[2], "high"), price(row[3], "low"),
+                              price(row[4], "close"), _count(row[5] or 0, "volume")))
     candles.sort(key=lambda c: c.start)
     return candles
 
