@@ -59,6 +59,7 @@ from terminal.sim.errors import ModificationRejectedError, OrderNotOpenError, Si
 from terminal.sim.exchange import SimulatedExchange
 from terminal.sim.servers import noren_wire as wire
 from terminal.sim.servers.noren_faults import FaultInjector, FaultProfile, RestFault
+from terminal.sim.servers.noren_gtt import GttBook
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class NorenSandbox:
         self._pending_fills: dict[str, list[Trade]] = defaultdict(list)
         self._sessions: list[FeedSession] = []
         self._stop = threading.Event()
+        self.gtt = GttBook(self)  # GTT/OCO routes and the watcher that fires them
         self._http = ThreadingHTTPServer((host, port), _make_handler(self))
         self._http.daemon_threads = True
         self._ws = serve(self._ws_handler, host, ws_port, ping_interval=None, compression=None)
@@ -316,7 +318,7 @@ class NorenSandbox:
                 raise NotOk(INVALID_INPUT)
             if not self.valid_token((form.get("jKey") or [""])[0]):
                 raise NotOk(SESSION_EXPIRED)
-            handler = getattr(self, f"_route_{route}", None)
+            handler = getattr(self, f"_route_{route}", None) or self.gtt.route(route)
             if handler is None:
                 raise NotOk(f"Invalid Input : {route} is not served by the sandbox")
             uid = str(data.get("uid") or data.get("actid") or "")
