@@ -3,10 +3,12 @@
 The file is one JSON array of rows whose nine fields are all strings: token, symbol, name,
 expiry ("28OCT2025"), strike (x100: "2440000.000000" is Rs 24,400; CDS x10^7), lotsize,
 instrumenttype (AMXIDX, FUTIDX, OPTSTK, ...), exch_seg (NSE, NFO, ...), tick_size (paise).
-The real file has well over 100,000 rows, so rows are kept as columns sorted for search (index,
-equity, futures, options; nearest expiry first), domain Instruments are built only when asked
-for, and search scans one joined lower-case text with ``str.find`` instead of every row.
-The cache is a pickle of those columns, written once a day.
+The real file has well over 100,000 rows, so the master keeps a handful of big strings, not
+a million small ones: one text of records (a row per line, tab-separated, sorted for search:
+index, equity, futures, options; nearest expiry first), one lower-case search text (symbol,
+name, exchange per line) scanned with ``str.find``, and the keys; domain Instruments are built
+only when asked for. The disk cache (written once a day) holds exactly those strings and the
+line offsets as raw arrays, so loading 150,000 rows takes tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from terminal.domain import Exchange, Instrument, InstrumentKey, InstrumentKind, OptionType
@@ -25,7 +29,7 @@ log = logging.getLogger(__name__)
 
 IST = timezone(timedelta(hours=5, minutes=30))
 FIELDS = ("token", "symbol", "name", "expiry", "strike", "lotsize", "instrumenttype", "exch_seg", "tick_size")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _SEGMENTS = {"NSE": Exchange.NSE, "BSE": Exchange.BSE, "NFO": Exchange.NFO, "BFO": Exchange.BFO,
              "MCX": Exchange.MCX, "CDS": Exchange.CDS, "NSE_CM": Exchange.NSE, "BSE_CM": Exchange.BSE,
              "NSE_FO": Exchange.NFO, "BSE_FO": Exchange.BFO, "MCX_FO": Exchange.MCX, "CDE_FO": Exchange.CDS}
@@ -33,6 +37,8 @@ _EXPIRY_TIME = {Exchange.MCX: time(23, 30), Exchange.CDS: time(12, 30)}  # other
 _KIND_RANK = {InstrumentKind.INDEX: 0, InstrumentKind.EQUITY: 1, InstrumentKind.FUTURE: 2, InstrumentKind.OPTION: 3}
 _MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
                                            "NOV", "DEC"))}
+_OFFSETS = "q"  # array type of line offsets: 8-byte signed, the same on every platform
+_SAMPLES, _SAMPLE_SHARE = 4, 64  # search: word frequency estimated on 4 windows of 1/64 of the text each
 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 
@@ -47,6 +53,7 @@ def kind_of(instrument_type: str) -> InstrumentKind:
     return InstrumentKind.EQUITY
 
 
+@lru_cache(maxsize=4096)  # a master has a few hundred distinct expiries
 def parse_expiry(text: str, exchange: Exchange) -> datetime | None:
     """'28OCT2025' -> 28 Oct 2025 at the segment's closing time, IST. Empty -> None."""
     if not text:
@@ -58,28 +65,44 @@ def parse_expiry(text: str, exchange: Exchange) -> datetime | None:
     return datetime.combine(day, _EXPIRY_TIME.get(exchange, time(15, 30)), IST)
 
 
-class ScripMaster:
-    """Columns of the master, sorted for search, with lookups by key and by (exchange, symbol)."""
+def _offsets(lines: list[str]) -> array:
+    """Start offset of every line of ``"\n".join(lines)``, and the end of the text last."""
+    starts = array(_OFFSETS, [0]) * (len(lines) + 1)
+    offset = 0
+    for i, line in enumerate(lines):
+        starts[i] = offset
+        offset += len(line) + 1
+    starts[len(lines)] = offset
+    return starts
 
-    def __init__(self, columns: dict[str, list[str]], as_of: date):
-        self.columns = columns
+
+def _clean(value: object) -> str:
+    """A field as text that cannot break the line and tab layout of the records."""
+    text = str(value or "")
+    return text.replace("\t", " ").replace("\n", " ") if ("\t" in text or "\n" in text) else text
+
+
+class ScripMaster:
+    """The master as a few big strings, sorted for search, with lookups by key and by (exchange, symbol).
+
+    Immutable after construction except for the memo of built Instruments, so it may be read
+    from several threads.
+    """
+
+    def __init__(self, records: str, record_starts: array, haystack: str, line_starts: array, keys: str,
+                 as_of: date):
         self.as_of = as_of
-        tokens, segs, symbols = columns["token"], columns["exch_seg"], columns["symbol"]
-        self._row_by_key: dict[InstrumentKey, int] = {f"{seg}:{tok}": i for i, (seg, tok) in enumerate(zip(segs, tokens))}
-        self._row_by_symbol: dict[tuple[str, str], int] = {}
-        for i, (seg, sym) in enumerate(zip(segs, symbols)):
-            self._row_by_symbol.setdefault((seg, sym.upper()), i)
-        lines = [f"{sym} {name} {seg}".lower() for sym, name, seg in zip(symbols, columns["name"], segs)]
-        self._haystack = "\n".join(lines) + "\n"
-        self._line_starts: list[int] = []
-        offset = 0
-        for line in lines:
-            self._line_starts.append(offset)
-            offset += len(line) + 1
+        self._records, self._record_starts = records, record_starts
+        self._haystack, self._line_starts = haystack, line_starts
+        self._keys = keys
+        key_list = keys.split("\n") if keys else []
+        self._row_by_key: dict[InstrumentKey, int] = dict(zip(key_list, range(len(key_list))))
+        self._row_by_symbol: dict[tuple[str, str], int] | None = None  # built on first use
         self._built: dict[int, Instrument] = {}
+        self._last_complete: tuple[list[str], list[int]] | None = None  # words, all their rows
 
     def __len__(self) -> int:
-        return len(self.columns["token"])
+        return len(self._row_by_key)
 
     # --- construction -------------------------------------------------------------------------------
     @classmethod
@@ -87,22 +110,31 @@ class ScripMaster:
         """Rows as in the JSON file. Rows of segments the terminal does not trade are skipped (logged)."""
         kept: list[tuple] = []
         skipped = 0
+        seen: set[str] = set()
         for row in rows:
             seg = _SEGMENTS.get(str(row.get("exch_seg", "")).upper())
             if seg is None or not row.get("token"):
                 skipped += 1
                 continue
-            values = [str(row.get(f) or "") for f in FIELDS]
+            values = [_clean(row.get(f)) for f in FIELDS]
             values[7] = seg.value
+            key = f"{seg.value}:{values[0]}"
+            if key in seen:  # the same instrument twice: keep the first, as a key must name one row
+                skipped += 1
+                continue
+            seen.add(key)
             kind = kind_of(values[6])
             expiry = values[3]
             order = (expiry[5:9], _MONTHS.get(expiry[2:5].upper(), 0), expiry[:2]) if expiry else ("", 0, "")
             kept.append((_KIND_RANK[kind], order, values[2], _strike_number(values[4]), values[1], values))
         if skipped:
-            log.info("angelone master: %d rows of other segments skipped", skipped)
+            log.info("angelone master: %d rows of other segments, without token or repeated skipped", skipped)
         kept.sort(key=lambda item: item[:5])
-        columns = {f: [item[5][i] for item in kept] for i, f in enumerate(FIELDS)}
-        return cls(columns, as_of or datetime.now(IST).date())
+        records = ["\t".join(item[5]) for item in kept]
+        search_lines = [_search_line(v[1], v[2], v[7]) for *_, v in kept]
+        keys = "\n".join(f"{v[7]}:{v[0]}" for *_, v in kept)
+        return cls("\n".join(records) + "\n", _offsets(records), "\n".join(search_lines) + "\n",
+                   _offsets(search_lines), keys, as_of or datetime.now(IST).date())
 
     @classmethod
     def parse(cls, raw: bytes | str, as_of: date | None = None) -> "ScripMaster":
@@ -120,7 +152,9 @@ class ScripMaster:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"version": CACHE_VERSION, "as_of": self.as_of.isoformat(), "columns": self.columns}, fh,
+            pickle.dump({"version": CACHE_VERSION, "as_of": self.as_of.isoformat(), "records": self._records,
+                         "record_starts": self._record_starts.tobytes(), "haystack": self._haystack,
+                         "line_starts": self._line_starts.tobytes(), "keys": self._keys}, fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
 
@@ -130,11 +164,18 @@ class ScripMaster:
         try:
             with open(path, "rb") as fh:
                 saved = pickle.load(fh)
-            if saved.get("version") != CACHE_VERSION:
+            if not isinstance(saved, dict) or saved.get("version") != CACHE_VERSION:
                 return None
-            return cls(saved["columns"], date.fromisoformat(saved["as_of"]))
-        except (OSError, pickle.PickleError, EOFError, KeyError, ValueError, AttributeError):
+            record_starts, line_starts = array(_OFFSETS), array(_OFFSETS)
+            record_starts.frombytes(saved["record_starts"])
+            line_starts.frombytes(saved["line_starts"])
+            master = cls(saved["records"], record_starts, saved["haystack"], line_starts, saved["keys"],
+                         date.fromisoformat(saved["as_of"]))
+        except (OSError, pickle.PickleError, EOFError, KeyError, ValueError, AttributeError, TypeError):
             return None
+        if not len(record_starts) == len(line_starts) == len(master) + 1:
+            return None  # a cache that does not hang together is re-downloaded, never half-trusted
+        return master
 
     # --- lookups ------------------------------------------------------------------------------------
     def instrument(self, key: InstrumentKey) -> Instrument | None:
@@ -142,7 +183,14 @@ class ScripMaster:
         return None if row is None else self._instrument(row)
 
     def by_symbol(self, exchange: Exchange | str, trading_symbol: str) -> Instrument | None:
-        row = self._row_by_symbol.get((Exchange(exchange).value, trading_symbol.upper()))
+        by_symbol = self._row_by_symbol
+        if by_symbol is None:
+            by_symbol = {}
+            for i in range(len(self)):
+                values = self._values(i)
+                by_symbol.setdefault((values[7], values[1].upper()), i)
+            self._row_by_symbol = by_symbol
+        row = by_symbol.get((Exchange(exchange).value, trading_symbol.upper()))
         return None if row is None else self._instrument(row)
 
     def instruments(self) -> list[Instrument]:
@@ -152,34 +200,78 @@ class ScripMaster:
     def search(self, text: str, limit: int = 50) -> list[Instrument]:
         """Rows whose symbol, name or exchange contain every word of ``text`` (case-insensitive).
 
-        Indices first, then equities, futures and options by nearest expiry.
+        Indices first, then equities, futures and options by nearest expiry. The scan walks the
+        occurrences of the rarest word (estimated on samples of the text), so "nifty 24500" checks
+        a few dozen lines, not the thirteen thousand that say "nifty". As you type, a query that
+        narrows the previous one ("tcs 40" after "tcs 4") filters that one's rows when they were
+        all of its matches, instead of scanning the text again.
         """
         words = text.lower().split()
         if not words or limit <= 0:
             return []
-        first, rest = max(words, key=len), [w for w in words]
+        narrowed = self._narrow_last(words)
+        rows = narrowed if narrowed is not None else self._scan(words, limit)
+        return [self._instrument(i) for i in rows[:limit]]
+
+    def _narrow_last(self, words: list[str]) -> list[int] | None:
+        """The rows matching ``words`` from the last complete search, if ``words`` narrows it."""
+        last = self._last_complete
+        if last is None:
+            return None
+        last_words, last_rows = last
+        if not all(any(old in new for new in words) for old in last_words):
+            return None
+        hay, starts = self._haystack, self._line_starts
+        return [row for row in last_rows if all(w in hay[starts[row]:starts[row + 1]] for w in words)]
+
+    def _scan(self, words: list[str], limit: int) -> list[int]:
+        first = min(words, key=self._frequency) if len(words) > 1 else words[0]
+        rest = [w for w in words if w != first]
         hay, starts = self._haystack, self._line_starts
         found: list[int] = []
-        seen_line = -1
         pos = hay.find(first)
-        while pos >= 0 and len(found) < limit:
+        while pos >= 0:
             line = bisect_right(starts, pos) - 1
-            if line != seen_line:
-                seen_line = line
-                end = hay.find("\n", starts[line])
+            end = starts[line + 1] - 1
+            if rest:
                 row_text = hay[starts[line]:end]
-                if all(w in row_text for w in rest):
+                for word in rest:
+                    if word not in row_text:
+                        break
+                else:
                     found.append(line)
-                pos = hay.find(first, end)
             else:
-                pos = hay.find(first, pos + 1)
-        return [self._instrument(i) for i in found]
+                found.append(line)
+            if len(found) >= limit:
+                return found
+            pos = hay.find(first, end)
+        self._last_complete = (words, found)  # every match: the next keystroke may only narrow it
+        return found
+
+    def _frequency(self, word: str) -> int:
+        """How often ``word`` occurs in a few windows spread over the search text (a cheap estimate)."""
+        hay = self._haystack
+        window = max(len(hay) // _SAMPLE_SHARE, 1)
+        step = max(len(hay) // _SAMPLES, 1)
+        return sum(hay.count(word, at, at + window) for at in range(0, len(hay), step))
+
+    def _values(self, row: int) -> list[str]:
+        starts = self._record_starts
+        return self._records[starts[row]:starts[row + 1] - 1].split("\t")
 
     def _instrument(self, row: int) -> Instrument:
         built = self._built.get(row)
         if built is None:
-            built = self._built[row] = _to_instrument([self.columns[f][row] for f in FIELDS])
+            built = self._built[row] = _to_instrument(self._values(row))
         return built
+
+
+def _search_line(symbol: str, name: str, segment: str) -> str:
+    """What search looks in. A name already inside the symbol (every derivative) is left out: a
+    word has no spaces, so it matches the line with or without it, and the text to scan is shorter.
+    """
+    symbol, name = symbol.lower(), name.lower()
+    return f"{symbol} {segment.lower()}" if name in symbol else f"{symbol} {name} {segment.lower()}"
 
 
 def _strike_number(text: str) -> float:
