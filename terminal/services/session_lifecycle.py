@@ -36,6 +36,8 @@ RELOGGING_REFUSAL = "session expired: logging in again"
 EXPIRED_REFUSAL = "session expired: log in again"
 REFUSAL_HINT = "The order was not sent. Place it again once the session is back (Session > Log in again)."
 
+MAX_RETRY_WAIT_S = 600.0  # a refused automatic login is retried at most this far apart
+
 #: brokers whose login needs the trader (a browser page); the others log in again by themselves
 INTERACTIVE_LOGIN = frozenset({"flattrade"})
 
@@ -192,7 +194,9 @@ class SessionLifecycle(QObject):
     is still counted down and ``relogin`` still works, but failures of other calls go unnoticed
     and orders are not refused). ``orders`` (an OrderService) has its journal reconciled after
     each login. ``auto_relogin``: log in again without asking (default: every broker but those
-    needing a browser). ``clock`` returns an aware datetime (tests move it).
+    needing a browser); a refused one is retried after ``retry_after_s``, doubling each time.
+    ``warn_before_s``/``renew_before_s``: seconds before expiry to warn / to log in again ahead.
+    ``clock`` returns an aware datetime (tests move it).
     """
 
     state_changed = Signal(str)  # SessionState value
@@ -216,6 +220,7 @@ class SessionLifecycle(QObject):
         name = session.broker.name
         self.auto_relogin = (name not in INTERACTIVE_LOGIN) if auto_relogin is None else auto_relogin
         self.retry_after_s = retry_after_s
+        self._retry_wait = retry_after_s  # doubles after each failed automatic login, up to MAX_RETRY_WAIT_S
         self._clock = clock
         self._state = SessionState.ACTIVE
         self._dead = False  # a call proved the token dead (not just the clock)
@@ -290,7 +295,7 @@ class SessionLifecycle(QObject):
         return SessionState.ACTIVE
 
     def _due_for_automatic_login(self, left: int | None) -> bool:
-        if not self.auto_relogin or time.monotonic() - self._last_auto_attempt < self.retry_after_s:
+        if not self.auto_relogin or time.monotonic() - self._last_auto_attempt < self._retry_wait:
             return False
         return self._dead or (left is not None and left <= self.renew_before_s)
 
@@ -379,11 +384,14 @@ class SessionLifecycle(QObject):
             ok = False
         if not ok:
             self._dead = True
+            self._last_auto_attempt = time.monotonic()  # the next automatic try waits from now
+            self._retry_wait = min(self._retry_wait * 2, MAX_RETRY_WAIT_S)
             self._set_state(SessionState.EXPIRED)
             self.relogin_failed.emit(f"Could not log in to {name} again.")
             self.check_now()
             return False
         self._dead = False
+        self._retry_wait = self.retry_after_s
         if self.guard is not None:
             self.guard.generation += 1
         self._set_state(self._state_for(self._recount()))  # leave RELOGGING for what the clock says
