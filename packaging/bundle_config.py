@@ -7,6 +7,10 @@ without running PyInstaller, and so the Windows and macOS recipes use the same l
 from __future__ import annotations
 
 import re
+import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +140,68 @@ def keep_file(dest: str) -> bool:
 def trim(entries):
     """PyInstaller TOC entries (dest, source, kind) without the files ``keep_file`` refuses."""
     return [entry for entry in entries if keep_file(entry[0])]
+
+
+def refuse_unused_qt_plugins() -> None:
+    """Make PyInstaller's Qt hook collect only the plugins ``keep_file`` keeps (call from a spec).
+
+    Refused before the dependency scan, so the system libraries that only those plugins need
+    (GTK's cairo, pango, glib...) are not collected either.
+    """
+    from PyInstaller.utils.hooks import qt as qt_hooks
+
+    collect = qt_hooks.QtLibraryInfo.collect_plugins
+    if getattr(collect, "keeps_only_used_plugins", False):
+        return
+
+    def collect_kept(self, plugin_type):
+        return [(src, dst) for src, dst in collect(self, plugin_type) if keep_file(str(Path(dst) / Path(src).name))]
+
+    collect_kept.keeps_only_used_plugins = True
+    qt_hooks.QtLibraryInfo.collect_plugins = collect_kept
+
+
+def has_debug_info(path: str | Path) -> bool:
+    """Whether ``path`` is a 64-bit little-endian ELF file with a .debug_info section (DWARF)."""
+    try:
+        with open(path, "rb") as elf:
+            header = elf.read(64)
+            if header[:6] != b"\x7fELF\x02\x01":
+                return False
+            section_table, = struct.unpack_from("<Q", header, 0x28)
+            entry_size, count, names_index = struct.unpack_from("<HHH", header, 0x3A)
+            elf.seek(section_table + names_index * entry_size)
+            names_entry = elf.read(entry_size)
+            names_offset, names_size = struct.unpack_from("<QQ", names_entry, 0x18)
+            elf.seek(names_offset)
+            names = elf.read(names_size)
+    except (OSError, struct.error):
+        return False
+    return b"\x00.debug_info\x00" in names
+
+
+def strip_debug_info(entries, workdir: Path, strip: str | None = None):
+    """TOC entries whose ELF files carry DWARF debug data, pointed at copies without it.
+
+    A locally built interpreter (pyenv builds with -g) ships libpython and its lib-dynload
+    modules with debug data: 25 MB a user never needs. ``strip --strip-debug`` removes only the
+    DWARF sections, not the symbol tables; files without debug data (wheels' libraries, numpy's
+    auditwheel-patched OpenBLAS, which a full strip corrupts) are left untouched. Linux only;
+    without binutils' ``strip`` the entries come back unchanged.
+    """
+    strip = strip or shutil.which("strip")
+    if not sys.platform.startswith("linux") or strip is None:
+        return list(entries)
+    result = []
+    for dest, source, kind in entries:
+        if has_debug_info(source):
+            copy = workdir / dest
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+            subprocess.run([strip, "--strip-debug", str(copy)], check=True)
+            source = str(copy)
+        result.append((dest, source, kind))
+    return result
 
 
 def windows_version_info() -> str:

@@ -133,6 +133,35 @@ def test_desktop_entry_and_deb_layout(tmp_path):
     assert cfg.version() in fields and "libxcb-cursor0" in fields
 
 
+def test_debug_info_is_detected_only_in_elf_files_that_carry_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("\x7fELF but not really")
+    assert not cfg.has_debug_info(tmp_path / "notes.txt")
+    assert not cfg.has_debug_info(tmp_path / "missing.so")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not (shutil.which("gcc") and shutil.which("strip")),
+                    reason="needs Linux with gcc and binutils' strip")
+def test_strip_debug_info_copies_and_strips_only_files_with_dwarf(tmp_path):
+    source = tmp_path / "lib.c"
+    source.write_text("int price_in_paise(int rupees) { return rupees * 100; }\n")
+    with_debug, without_debug = tmp_path / "libdebug.so", tmp_path / "libplain.so"
+    subprocess.run(["gcc", "-g", "-shared", "-fPIC", "-o", str(with_debug), str(source)], check=True)
+    subprocess.run(["gcc", "-s", "-shared", "-fPIC", "-o", str(without_debug), str(source)], check=True)
+    assert cfg.has_debug_info(with_debug) and not cfg.has_debug_info(without_debug)
+    size_before = with_debug.stat().st_size
+    toc = [("lib/libdebug.so", str(with_debug), "BINARY"), ("lib/libplain.so", str(without_debug), "BINARY"),
+           ("resources/icons/app.svg", str(ROOT / "resources" / "icons" / "app.svg"), "DATA")]
+    out = cfg.strip_debug_info(toc, tmp_path / "work")
+    assert [entry[0] for entry in out] == [entry[0] for entry in toc]
+    stripped = Path(out[0][1])
+    assert stripped == tmp_path / "work" / "lib" / "libdebug.so"
+    assert not cfg.has_debug_info(stripped) and stripped.stat().st_size < size_before
+    assert cfg.has_debug_info(with_debug) and with_debug.stat().st_size == size_before  # the original is untouched
+    assert out[1:] == toc[1:]
+    symbols = subprocess.run(["nm", "-D", str(stripped)], capture_output=True, text=True).stdout
+    assert "price_in_paise" in symbols  # only DWARF went, the dynamic symbols stay
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("PyInstaller") is None,
                     reason="PyInstaller is not installed (pip install -e '.[package]'); `make package-smoke` builds it")
@@ -147,3 +176,7 @@ def test_bundle_builds_and_starts(tmp_path):
     assert "smoke test passed" in result.stdout
     assert (dist / cfg.APP_NAME / "_internal" / "resources" / "icons" / "app.svg").is_file()
     assert not list((dist / cfg.APP_NAME).rglob("translations/*.qm"))
+    bundle = dist / cfg.APP_NAME
+    assert not [p for p in bundle.rglob("*.so*") if p.is_file() and cfg.has_debug_info(p)]
+    size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file() and not p.is_symlink())
+    assert size <= 220e6, f"the bundle is {size / 1e6:.1f} MB unpacked; the limit is 220 MB"
