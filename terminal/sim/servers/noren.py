@@ -24,8 +24,8 @@ token it issued earlier today (the terminal's reconnect can be tried by restarti
 Faults: ``--faults SPEC`` (or ``NorenSandbox(faults=SPEC)``) injects lost replies after an accepted
 order, 5xx, HTML error pages, truncated JSON, rate-limit and "Session Expired" replies, delays,
 and dropped or stalled websockets; the syntax is in ``noren_faults``. The sandbox counts every
-PlaceOrder it receives per client tag (``remarks``) in ``place_requests``, so a test can prove
-that nothing was sent twice.
+PlaceOrder it receives per client tag (``remarks``), with the fault each one met, in
+``place_requests``, so a test can prove that nothing was sent twice.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,7 +173,8 @@ class NorenSandbox:
         self.order_limiter = WindowLimiter(10, 40)
         self.other_limiter = WindowLimiter(40, 200)
         self.faults = FaultInjector(faults, seed if fault_seed is None else fault_seed)
-        self.place_requests: Counter[str] = Counter()  # client tag (remarks) -> PlaceOrder requests received
+        # client tag (remarks) -> the fault each PlaceOrder with that tag met ("ok": none), in arrival order
+        self.place_requests: dict[str, list[str]] = defaultdict(list)
         self._codes: dict[str, float] = {}  # login code -> issued (monotonic)
         self._revoked: set[str] = set()
         self._lock = threading.RLock()  # order trails, sessions and event absorption
@@ -231,15 +232,11 @@ class NorenSandbox:
 
     # --- test hooks ------------------------------------------------------------------------
     def drop_websockets(self) -> int:
-        """Close every websocket connection (as a broker restart would); returns how many."""
+        """Cut every websocket connection (as a broker restart or a network drop would); returns how many."""
         with self._lock:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
-            session.alive = False
-            try:
-                session.connection.close(1001, "server going away")
-            except Exception:
-                pass
+            _sever(session)
         return len(sessions)
 
     def stall_websockets(self) -> int:
@@ -254,17 +251,17 @@ class NorenSandbox:
         """Change the fault profile of a running sandbox (counters start afresh)."""
         self.faults = FaultInjector(faults, self.faults.seed if seed is None else seed)
 
-    def note_request(self, route: str, body: str) -> None:
-        """Log a PiConnectAPI request as it arrives, before any fault: PlaceOrders are counted per tag."""
+    def note_request(self, route: str, body: str, fault: RestFault) -> None:
+        """Log a PiConnectAPI request as it arrives: each PlaceOrder under its tag, with its fault."""
         if route != "PlaceOrder":
             return
         try:
             data = json.loads((parse_qs(body, keep_blank_values=True).get("jData") or ["{}"])[0])
         except ValueError:
-            return
-        if isinstance(data, dict):
-            with self._lock:
-                self.place_requests[str(data.get("remarks") or "")] += 1
+            data = {}
+        tag = str(data.get("remarks") or "") if isinstance(data, dict) else ""
+        with self._lock:
+            self.place_requests[tag].append(fault.kind or "ok")
 
     def expire_sessions(self) -> None:
         """Make today's token invalid, as the 05:00 IST reset does."""
@@ -741,14 +738,10 @@ class NorenSandbox:
             if kind == "ws_stall":
                 session.stalled = True
             elif kind == "ws_drop":
-                session.alive = False
                 with self._lock:
                     if session in self._sessions:
                         self._sessions.remove(session)
-                try:
-                    session.connection.close(1011, "fault: connection dropped")
-                except Exception:
-                    pass
+                _sever(session)
 
     def faulted_rest(self, route: str, body: str, fault: RestFault) -> tuple[int, bytes, str] | None:
         """Answer one PiConnectAPI request under ``fault``: (status, body, content type), or None
@@ -781,6 +774,16 @@ class NorenSandbox:
 
     def http_handler_error(self, exc: Exception) -> None:
         log.exception("noren sandbox request failed", exc_info=exc)
+
+
+def _sever(session: FeedSession) -> None:
+    """Cut the TCP connection under a websocket at once. (A closing handshake would wait up to
+    10 s for the client's answer, freezing the caller, and a dropped link sends none anyway.)"""
+    session.alive = False
+    try:
+        session.connection.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 _BAD_GATEWAY = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -850,8 +853,9 @@ def _make_handler(sandbox: NorenSandbox):
                     self._json(sandbox.exchange_code(payload if isinstance(payload, dict) else {}))
                 elif path.startswith("/PiConnectAPI/"):
                     route = path[len("/PiConnectAPI/"):].strip("/")
-                    sandbox.note_request(route, body)
-                    answer = sandbox.faulted_rest(route, body, sandbox.faults.rest_fault(route))
+                    fault = sandbox.faults.rest_fault(route)
+                    sandbox.note_request(route, body, fault)
+                    answer = sandbox.faulted_rest(route, body, fault)
                     if answer is None:
                         self._drop()
                     else:
