@@ -55,6 +55,17 @@ def subscription_messages(action: int, mode: int, wires: list[Wire]) -> list[str
     return messages
 
 
+def sane(tick) -> bool:
+    """False for a decoded tick no exchange could send: no (or a non-alphanumeric) token, a negative price or quantity.
+
+    The depth is left to the decoder (it is read lazily, only when a panel asks for it).
+    """
+    token = tick.key.partition(":")[2]
+    return (token.isascii() and token.isalnum() and min(tick.ltp, tick.open, tick.high, tick.low, tick.close,
+                                                 tick.average_price, tick.volume, tick.last_quantity,
+                                                 tick.open_interest) >= 0)
+
+
 class MarketSocket(ReconnectingSocket):
     """One smart-stream connection and the (token, mode) pairs it carries."""
 
@@ -111,9 +122,12 @@ class MarketSocket(ReconnectingSocket):
     def on_binary(self, data: bytes) -> None:
         try:
             tick = decode_tick(data)
-        except FrameError as exc:
+        except (FrameError, ValueError, OverflowError) as exc:  # NaN/inf quantities raise plain ValueError
             if len(data) > 1:  # 1-byte frames are heartbeat payloads
                 log.warning("angelone feed: bad frame of %d bytes: %s", len(data), exc)
+            return
+        if not sane(tick):
+            log.warning("angelone feed: dropped an impossible tick for %r (negative price or no token)", tick.key)
             return
         self._sink.on_ticks([tick])
 

@@ -152,7 +152,7 @@ def key_of(record: dict) -> InstrumentKey:
     exchange = record.get("exchange") or record.get("exch_seg")
     token = record.get("symboltoken") or record.get("symbolToken") or record.get("token")
     if (not isinstance(exchange, str) or isinstance(token, bool) or not isinstance(token, (str, int))
-            or not str(token).strip() or not str(token).strip().isalnum()):
+            or not str(token).strip().isascii() or not str(token).strip().isalnum()):
         raise SchemaError(f"record without a readable exchange/token: {str(record.get('tradingsymbol'))[:40]!r}")
     token = str(token).strip()
     try:
