@@ -5,8 +5,12 @@ repeat the call once; if the refresh itself is refused (AB8050/AB8051/...) log i
 keyring secrets. A refresh also happens shortly before the JWT's own expiry. Refreshing is
 single-flight: threads that hit an expired token together cause one refresh, not one each.
 
-Repeating a call after AG8001 is safe even for a placement: the gateway refused the request
-before it reached the order system, so nothing was done.
+Repeating a call after AG8001 is safe even for a placement: the gateway checks the token before
+the order system sees the request, so an AG8001 reply means nothing was done. It is the only
+repeat in the adapter, and it happens once. The sandbox's fault profiles inject AG8001 only
+before a call is carried out, as the gateway does, and tests/faults/test_angelone_faults.py
+checks from the sandbox's own record of placeOrder requests that no tag ever reached the order
+system twice and that a request was repeated only after AG8001.
 """
 
 from __future__ import annotations

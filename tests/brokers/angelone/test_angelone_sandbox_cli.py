@@ -32,3 +32,24 @@ def test_sandbox_cli_first_line_and_login(tmp_path):
 def test_sandbox_binds_loopback_only():
     with pytest.raises(ValueError, match="loopback"):
         SmartApiSandbox(host="0.0.0.0")
+
+
+def test_sandbox_cli_takes_a_fault_profile_and_refuses_a_bad_one(tmp_path):
+    from terminal.sim.servers.cli import main
+
+    code = ("import sys; from terminal.sim.servers.cli import main; "
+            "sys.exit(main(['smartapi', '--faults', 'http_500=0.5,delay_ms=0-10,ws_drop=0.1', '--fault-seed', '3']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert "injecting faults http_500=0.5,delay_ms=0-10,ws_drop=0.1" in proc.stderr.readline()
+        store_sandbox_secrets(info)
+        broker = create_broker(sandbox_config(info))
+        assert broker.session.login().jwt  # the login route itself is never faulted
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    with pytest.raises(SystemExit) as exit_:
+        main(["smartapi", "--faults", "http_500=1.5"])
+    assert exit_.value.code == 2
