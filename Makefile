@@ -41,3 +41,12 @@ package: $(STAMP)
 package-smoke: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[package]'
 	$(BIN)/python packaging/build.py --no-deb --smoke
+
+# The README's screenshots (docs/screenshots/: main window, welcome and settings dialogs, dark theme).
+.PHONY: screenshots test-real-window
+screenshots: $(STAMP)
+	$(BIN)/python packaging/readme_screenshots.py
+
+# The terminal in a real X window (Xvfb, xcb platform, synthetic keys); needs `apt-get install xvfb xdotool`.
+test-real-window: $(STAMP)
+	$(BIN)/python -m pytest tests/test_real_window.py -v
