@@ -6,6 +6,7 @@ book to the front) and F3 (order book back) with XTEST key events, and checks ea
 screenshots of the X root window taken by a separate X client: the bottom-left dock changes on F8
 and returns on F3. Ctrl+Q must then close the terminal with exit code 0.
 
+Set TRADING_TERMINAL_EXECUTABLE to a built bundle's executable to run the same test on the bundle.
 Skips with the reason where Xvfb or xdotool are missing (``apt-get install xvfb xdotool``;
 .ci/run installs them). If they are present but the terminal cannot open its window, it fails
 with the terminal's own error output: that is what a trader's desktop would show.
@@ -139,8 +140,10 @@ def test_terminal_in_a_real_x_window_answers_hotkeys(xserver, tmp_path, isolated
     (config / "settings.json").write_text(json.dumps({"welcome_done": True, "broker": "paper"}), encoding="utf-8")
     log = (tmp_path / "terminal.log").open("w+")
     env = xserver.env(TRADING_TERMINAL_HOME=str(isolated_home), PYTHONPATH=str(ROOT))
-    terminal = subprocess.Popen([sys.executable, "-m", "terminal", "--seed", "7"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+    # TRADING_TERMINAL_EXECUTABLE=dist/trading-terminal/trading-terminal runs the same test on a built bundle.
+    program = os.environ.get("TRADING_TERMINAL_EXECUTABLE")
+    command = [program] if program else [sys.executable, "-m", "terminal"]
+    terminal = subprocess.Popen([*command, "--seed", "7"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def output() -> str:
         log.flush()
