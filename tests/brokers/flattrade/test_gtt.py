@@ -84,8 +84,9 @@ def test_gtt_lifecycle(gtt):
 
 def test_gtt_direction_follows_the_last_price(gtt):
     price = ltp(gtt)
-    below = gtt.gtt_create(RELIANCE, Side.BUY, Product.CNC, 1, price=on_tick(price * 0.95), trigger_price=on_tick(price * 0.95))
-    above = gtt.gtt_create(RELIANCE, Side.SELL, Product.CNC, 1, price=on_tick(price * 1.05), trigger_price=on_tick(price * 1.05))
+    low, high = on_tick(price * 0.95), on_tick(price * 1.05)
+    below = gtt.gtt_create(RELIANCE, Side.BUY, Product.CNC, 1, price=low, trigger_price=low)
+    above = gtt.gtt_create(RELIANCE, Side.SELL, Product.CNC, 1, price=high, trigger_price=high)
     alerts = {r.get("Al_id") or r.get("al_id"): r["ai_t"] for r in pending_rows(gtt)}
     assert alerts == {below: LTP_BELOW, above: LTP_ABOVE}
     assert {r.rule_id for r in gtt.gtt_list(page=1, count=1)} | {r.rule_id for r in gtt.gtt_list(page=2, count=1)} \
@@ -187,8 +188,10 @@ def test_oco_fires_one_leg_and_the_other_goes_with_it(gtt, sandbox):
     x, y = on_tick(price * 1.10), on_tick(price * 1.05)  # the LTP is below y: the lower leg's condition holds
     reply = post_raw(sandbox, gtt.token, "PlaceOCOOrder", {
         "uid": "FZ00000", "ai_t": OCO, "remarks": "oco-fire", "validity": "GTT", "tsym": "RELIANCE-EQ",
-        "exch": "NSE", "oivariable": [{"d": f"{x / 100:.2f}", "var_name": "x"}, {"d": f"{y / 100:.2f}", "var_name": "y"}],
-        "place_order_params": order_fields("S", x), "place_order_params_leg2": order_fields("S", on_tick(price * 1.06))})
+        "exch": "NSE",
+        "oivariable": [{"d": f"{x / 100:.2f}", "var_name": "x"}, {"d": f"{y / 100:.2f}", "var_name": "y"}],
+        "place_order_params": order_fields("S", x),
+        "place_order_params_leg2": order_fields("S", on_tick(price * 1.06))})
     assert reply["stat"] == "OI created"
     wait_for(lambda: not gtt.oco_list())
     tagged = [o for o in gtt.order_book() if o.tag == "oco-fire"]
