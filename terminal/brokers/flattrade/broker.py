@@ -30,6 +30,7 @@ from terminal.brokers.base import (
 )
 from terminal.brokers.flattrade import auth
 from terminal.brokers.flattrade.config import FlattradeConfig
+from terminal.brokers.flattrade.gtt import FlattradeGtt
 from terminal.brokers.flattrade.http import NorenError, NorenHttp
 from terminal.brokers.flattrade.instruments import Progress, ScripMaster
 from terminal.brokers.flattrade.order_updates import modify_order_fields, place_order_fields, protected_price
@@ -40,7 +41,7 @@ from terminal.brokers.flattrade.schemas import (
 )
 from terminal.brokers.flattrade.market_feed import NorenFeed
 from terminal.domain import (
-    AccountId, Candle, Exchange, Funds, Holding, Instrument, InstrumentKey, InstrumentKind, Order,
+    INTERVALS_MINUTES, AccountId, Candle, Exchange, Funds, Holding, Instrument, InstrumentKey, InstrumentKind, Order,
     OrderModification, OrderRequest, OrderType, Position, Tick, Trade,
 )
 from terminal.storage import secrets
@@ -49,12 +50,17 @@ from terminal.storage.paths import data_dir
 log = logging.getLogger(__name__)
 
 IST = ZoneInfo("Asia/Kolkata")
-TPSERIES_INTERVALS = (1, 3, 5, 10, 15, 30, 60, 120, 240)  # minutes the server aggregates
+# The terminal's intraday bars, all of which TPSeries serves (it also has 10, 120 and 240, unused here).
+TPSERIES_INTERVALS = tuple(m for m in INTERVALS_MINUTES if m != 1440)
 _SECRET = "api_secret"
 _SESSION = "session_token"  # keyring field holding {"token", "issued", "rest_url"} for the day
 
 
-class FlattradeBroker(Broker):
+class UnsupportedIntervalError(BrokerError, ValueError):
+    """A bar interval the terminal does not ask Flattrade for (a ValueError and a BrokerError)."""
+
+
+class FlattradeBroker(FlattradeGtt, Broker):
     """One Flattrade account. Thread-safe; blocking methods are meant for a worker pool.
 
     ``opener`` opens the login page (default: the system browser); tests pass one that follows
@@ -234,6 +240,11 @@ class FlattradeBroker(Broker):
         """TPSeries for intraday intervals, EODChartData for 1440 (daily). Oldest bar first."""
         if start.tzinfo is None or end.tzinfo is None:
             raise BrokerError("history needs timezone-aware start and end")
+        if interval_minutes not in INTERVALS_MINUTES:
+            supported = ", ".join(map(str, TPSERIES_INTERVALS))
+            raise UnsupportedIntervalError(f"Flattrade history has no {interval_minutes}-minute bars here; "
+                                           f"supported: {supported} minutes and 1440 (daily).",
+                                           hint=f"Pick {supported} minutes or daily.")
         inst = self.instrument(key)
         if interval_minutes == 1440:
             rows = self.http.post("EODChartData", {"uid": self.config.client_id,
@@ -241,9 +252,6 @@ class FlattradeBroker(Broker):
                                                    "from": str(int(start.timestamp())),
                                                    "to": str(int(end.timestamp()))}, list_route=True)
             return candles_from_eod(rows)
-        if interval_minutes not in TPSERIES_INTERVALS:
-            raise BrokerError(f"Flattrade has no {interval_minutes}-minute bars",
-                              hint=f"Use one of {', '.join(map(str, TPSERIES_INTERVALS))} minutes or daily.")
         rows = self.http.post("TPSeries", {"ordersource": "API", "uid": self.config.client_id,
                                            "exch": inst.exchange.value, "token": inst.token,
                                            "st": str(int(start.timestamp())), "et": str(int(end.timestamp())),

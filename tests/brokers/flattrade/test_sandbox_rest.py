@@ -100,8 +100,23 @@ def test_history_intraday_and_daily(broker):
     assert all(c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close) for c in minutes)
     days = broker.history("NSE:2885", 1440, end - timedelta(days=20), end)
     assert len(days) >= 5 and days[0].start < days[-1].start
-    with pytest.raises(BrokerError):
-        broker.history("NSE:26000", 7, end - timedelta(days=1), end)
+
+
+@pytest.mark.parametrize("minutes", [7, 10, 120, 240])
+def test_history_asks_only_for_the_terminals_intervals(broker, sandbox, minutes):
+    """10/120/240 exist on TPSeries but not in the terminal (nor the sandbox): refused before any call."""
+    end = datetime.now(IST)
+    sandbox.set_faults("session_expired=1,routes=TPSeries+EODChartData")  # a call would fail differently
+    with pytest.raises(ValueError, match=r"supported: 1, 3, 5, 15, 30, 60 minutes and 1440 \(daily\)") as caught:
+        broker.history("NSE:26000", minutes, end - timedelta(days=1), end)
+    assert isinstance(caught.value, BrokerError)  # the chart's BrokerError handler still catches it
+
+
+@pytest.mark.parametrize("minutes", [1, 3, 5, 15, 30, 60])
+def test_history_serves_every_intraday_interval_of_the_terminal(broker, minutes):
+    end = datetime.now(IST)
+    bars = broker.history("NSE:26000", minutes, end - timedelta(days=4), end)
+    assert bars and all(b.start - a.start >= minutes * 60 for a, b in zip(bars, bars[1:]))
 
 
 def test_search_security_info_and_option_chain(broker):
