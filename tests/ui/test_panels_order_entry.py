@@ -231,3 +231,138 @@ def test_a_price_outside_the_band_is_rejected_by_the_exchange_with_its_reason(qt
     columns = [c.header for c in completed.columns]
     assert completed.data(completed.index(0, columns.index("Status"))) == "REJECTED"
     assert "outside the price band" in completed.data(completed.index(0, columns.index("Reason")))
+
+
+# --- what a broker adds: charge estimate, market protection notice, GTT (their sandboxes) -----------
+@pytest.fixture
+def angel_ctx(qtbot, run_async, tmp_path):
+    """The terminal's context over an AngelOneBroker logged in to the SmartAPI sandbox."""
+    from terminal.app import create_broker, create_context, shutdown, start_session
+    from terminal.sim.servers.smartapi import SmartApiSandbox
+    from terminal.storage.journal import OrderJournal
+    from terminal.storage.settings import Settings
+
+    server = SmartApiSandbox(seed=5)
+    broker = create_broker("angelone", Settings(tmp_path / "s.json"), sandbox=server.start())
+    context = create_context(broker, Settings(tmp_path / "settings.json"), OrderJournal(tmp_path / "j.db"))
+    try:
+        assert run_async(start_session(context), timeout_ms=30_000)
+        yield context
+    finally:
+        shutdown(context)
+        server.stop()
+
+
+def _entry(qtbot, context):
+    entry = OrderEntryPanel(context)
+    qtbot.addWidget(entry)
+    entry.show()
+    return entry
+
+
+def _next_estimate(qtbot, run_async, entry):
+    """Wait for the debounced estimate to start, then for the broker's answer."""
+    qtbot.waitUntil(lambda: entry.charges_task is not None, timeout=3000)
+    result = run_async(entry.charges_task, timeout_ms=15_000)
+    entry.charges_task = None
+    return result
+
+
+def test_paper_broker_shows_no_charges_notice_or_gtt(panel):
+    panel.open_order(Side.BUY, RELIANCE, price=1545_10)
+    panel.order_type.setCurrentText(OrderType.MARKET.value)
+    assert not panel.charges_label.isVisible() and not panel.gtt_button.isVisible()
+    assert not panel.protection_label.isVisible()
+    assert panel.charges_task is None
+
+
+def test_charges_are_estimated_by_the_broker_once_the_form_rests(qtbot, run_async, angel_ctx):
+    entry = _entry(qtbot, angel_ctx)
+    broker = angel_ctx.session.broker
+    calls = []
+    real = broker.estimate_charges
+
+    def counting(requests_):
+        calls.append(requests_[0].quantity)
+        return real(requests_)
+
+    broker.estimate_charges = counting
+    ltp = broker.quotes([RELIANCE])[0].ltp
+    price = round_to_tick(ltp, 5)
+    entry.open_order(Side.BUY, RELIANCE, price=price)
+    for lots in (2, 20, 200, 25):  # typed quickly: one estimate, for the last value
+        entry.lots.setValue(lots)
+    assert entry.charges_label.isVisible() and entry.charges_label.text() == "…"
+    assert _next_estimate(qtbot, run_async, entry) is True
+    assert calls == [25]
+    expected = real([entry.build_request()])
+    assert entry.charges_label.text() == f"≈ {format_value(expected.total)}"
+    assert "Brokerage" in entry.charges_label.toolTip()
+    entry.price.set_paise(0)  # a problem: no estimate, and no stale figure
+    assert entry.charges_label.text() == "—"
+
+
+def test_a_failed_estimate_says_so_and_the_order_can_still_go(qtbot, run_async, angel_ctx):
+    from terminal.brokers.base import BrokerError
+
+    entry = _entry(qtbot, angel_ctx)
+    broker = angel_ctx.session.broker
+
+    def refuse(_requests):
+        raise BrokerError("Access denied because of exceeding access rate")
+
+    broker.estimate_charges = refuse
+    entry.open_order(Side.BUY, RELIANCE, price=round_to_tick(broker.quotes([RELIANCE])[0].ltp, 5))
+    assert _next_estimate(qtbot, run_async, entry) is False
+    assert entry.charges_label.text() == "not available"
+    assert "access rate" in entry.charges_label.toolTip()
+    assert entry.problems() == []
+
+
+def test_gtt_button_hands_the_form_to_the_gtt_panel(qtbot, run_async, angel_ctx):
+    from terminal.ui.panels.gtt_orders import GttOrdersPanel
+
+    entry = _entry(qtbot, angel_ctx)
+    gtt = GttOrdersPanel(angel_ctx)
+    qtbot.addWidget(gtt)
+    entry.gtt_requested.connect(gtt.prefill)
+    assert entry.gtt_button.isVisible()
+    ltp = angel_ctx.session.broker.quotes([RELIANCE])[0].ltp
+    price = round_to_tick(ltp * 95 // 100, 5)
+    entry.open_order(Side.SELL, RELIANCE, quantity=4, price=price)
+    entry._select(entry.product, Product.CNC.value)
+    with qtbot.waitSignal(entry.gtt_requested, timeout=1000) as asked:
+        qtbot.mouseClick(entry.gtt_button, Qt.LeftButton)
+    assert asked.args[0].instrument_key == RELIANCE
+    assert gtt.instrument.key == RELIANCE and gtt.side.currentText() == "SELL"
+    assert (gtt.quantity.value(), gtt.price.paise(), gtt.trigger.paise()) == (4, price, price)
+
+
+def test_flattrade_market_orders_carry_a_protection_notice(qtbot, tmp_path):
+    import socket
+
+    from terminal.app import create_broker, create_context, shutdown
+    from terminal.sim.servers.noren import NorenSandbox
+    from terminal.storage.journal import OrderJournal
+    from terminal.storage.settings import Settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = NorenSandbox(redirect_port=port, step_interval=0.05, seed=5).start()
+    try:
+        broker = create_broker("flattrade", Settings(tmp_path / "s.json"), sandbox=server.info())
+        context = create_context(broker, Settings(tmp_path / "settings.json"), OrderJournal(tmp_path / "j.db"))
+        try:
+            entry = _entry(qtbot, context)
+            percent = broker.config.market_protection_percent
+            for order_type, shown in ((OrderType.LIMIT, False), (OrderType.MARKET, True), (OrderType.SL, False),
+                                      (OrderType.SL_M, True)):
+                entry.order_type.setCurrentText(order_type.value)
+                assert entry.protection_label.isVisible() is shown, order_type
+            assert entry.protection_label.text() == (
+                f"Market orders go out as limit orders {percent:g}% through the LTP (Flattrade API)")
+        finally:
+            shutdown(context)
+    finally:
+        server.stop()

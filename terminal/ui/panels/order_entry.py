@@ -4,13 +4,19 @@ Quantity is entered in LOTS (the unit quantity is shown beside it); prices in ru
 by the instrument's tick. Problems are shown inline as the trader types, and an order with a
 problem is not sent. The order itself goes through OrderService (validation, freeze slicing,
 journal) off the UI thread.
+
+What the broker adds is shown when it offers it: the charges the order would cost (asked for off
+the UI thread, once the form has rested for a moment), a notice when the broker sends market
+orders as protected limit orders, and a GTT button that hands the form to the GTT panel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QButtonGroup, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
@@ -31,6 +37,22 @@ from terminal.ui.widgets.price_spin import TickPriceSpinBox
 from terminal.ui.widgets.table_view import tabular_font
 
 MAX_LOTS = 100_000
+CHARGES_DEBOUNCE_MS = 400  # ask the broker for charges once the form has rested this long
+BROKER_LABELS = {"flattrade": "Flattrade", "angelone": "Angel One", "paper": "Paper"}
+
+log = logging.getLogger(__name__)
+
+
+def request_terms(request: OrderRequest) -> tuple:
+    """What a charge estimate depends on (not the client tag, which is new on every build)."""
+    return (request.instrument_key, request.side, request.quantity, request.order_type, request.product,
+            request.price, request.trigger_price)
+
+
+def market_protection_percent(broker: object) -> float | None:
+    """How far through the LTP the broker prices a market order it sends as a limit order, or None."""
+    percent = getattr(getattr(broker, "config", None), "market_protection_percent", None)
+    return float(percent) if isinstance(percent, (int, float)) and percent > 0 else None
 
 
 def allowed_products(instrument: Instrument | None) -> list[Product]:
@@ -46,6 +68,7 @@ class OrderEntryPanel(QWidget):
 
     close_requested = Signal()
     order_submitted = Signal(object)  # the OrderRequest, or (Order, OrderModification) for a modify
+    gtt_requested = Signal(object)  # the form's OrderRequest, to become a GTT rule (brokers with GTT)
 
     def __init__(self, context: TerminalContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +78,13 @@ class OrderEntryPanel(QWidget):
         self.instrument: Instrument | None = None
         self.modifying: Order | None = None
         self.last_task: asyncio.Task | None = None
+        self.charges_task: asyncio.Task | None = None
+        self._charges_wanted: OrderRequest | None = None  # the request the next estimate is for
+        self._charges_shown: tuple | None = None  # request_terms of the estimate on screen
+        self._charges_timer = QTimer(self)
+        self._charges_timer.setSingleShot(True)
+        self._charges_timer.setInterval(CHARGES_DEBOUNCE_MS)
+        self._charges_timer.timeout.connect(self._estimate_charges)
         self._build()
         self._set_side(Side.BUY)
         self._on_type_changed()
@@ -108,6 +138,15 @@ class OrderEntryPanel(QWidget):
         self.value_label = QLabel(self)
         for label in (self.units_label, self.ltp_label, self.value_label):
             label.setFont(tabular_font(label.font()))
+        self.charges_label = QLabel("—", self)
+        self.charges_label.setObjectName("order_entry_charges")
+        self.charges_label.setFont(tabular_font(self.charges_label.font()))
+        self.protection_label = QLabel(self)
+        self.protection_label.setObjectName("order_entry_market_protection")
+        self.protection_label.setWordWrap(True)
+        self.gtt_button = QPushButton("GTT…", self)
+        self.gtt_button.setToolTip("Make this order a GTT rule: it waits at the broker for its trigger")
+        self.gtt_button.clicked.connect(self.request_gtt)
         self.problems_label = QLabel(self)
         self.problems_label.setWordWrap(True)
         self.problems_label.setObjectName("order_entry_problems")
@@ -141,12 +180,17 @@ class OrderEntryPanel(QWidget):
         form.addWidget(self.ltp_label, 5, 3)
         form.addWidget(QLabel("Value ₹"), 6, 0)
         form.addWidget(self.value_label, 6, 1, 1, 3)
+        self.charges_caption = QLabel("Charges ₹", self)
+        form.addWidget(self.charges_caption, 7, 0)
+        form.addWidget(self.charges_label, 7, 1, 1, 3)
+        form.addWidget(self.protection_label, 8, 0, 1, 4)
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(8, 0, 8, 6)
         buttons.addWidget(self.problems_label, 1)
+        buttons.addWidget(self.gtt_button)
         buttons.addWidget(self.submit_button)
         buttons.addWidget(self.cancel_button)
 
@@ -178,6 +222,15 @@ class OrderEntryPanel(QWidget):
         self._select(self.order_type, defaults.get("order_type", OrderType.LIMIT.value))
         self._select(self.validity, defaults.get("validity", Validity.DAY.value))
         self._fill_products()
+        broker = self.context.session.broker
+        offers_charges = self.offers_charges()
+        self.charges_caption.setVisible(offers_charges)
+        self.charges_label.setVisible(offers_charges)
+        self.gtt_button.setVisible(callable(getattr(broker, "gtt_create", None)))
+        self.protection_label.setVisible(False)
+
+    def offers_charges(self) -> bool:
+        return callable(getattr(self.context.session.broker, "estimate_charges", None))
 
     def _inputs(self) -> list[QWidget]:
         return [self.lots, self.order_type, self.price, self.trigger, self.product, self.validity,
@@ -414,7 +467,10 @@ class OrderEntryPanel(QWidget):
         units = self.quantity_units()
         self.units_label.setText(f"× {format_quantity(lot)} = {format_quantity(units)} unit{'' if units == 1 else 's'}")
         self._refresh_market()
-        self._show_problems(self.problems() if self.instrument is not None else [])
+        problems = self.problems() if self.instrument is not None else []
+        self._show_problems(problems)
+        self._show_market_protection()
+        self._schedule_charges(problems)
 
     def _refresh_market(self) -> None:
         tick = self.context.market.tick(self.instrument.key) if self.instrument else None
@@ -429,6 +485,69 @@ class OrderEntryPanel(QWidget):
         value = price * self.quantity_units()
         approx = "≈ " if not order_type.needs_price else ""
         self.value_label.setText(f"{approx}{format_price(value)}" if value else "—")
+
+    def _show_market_protection(self) -> None:
+        """Say so when this broker sends a market order as a limit order through the LTP."""
+        broker = self.context.session.broker
+        percent = market_protection_percent(broker)
+        show = percent is not None and not self.current_order_type().needs_price
+        if show:
+            label = BROKER_LABELS.get(getattr(broker, "name", ""), str(getattr(broker, "name", "broker")).title())
+            self.protection_label.setText(f"Market orders go out as limit orders {percent:g}% through the LTP "
+                                          f"({label} API)")
+            self.protection_label.setStyleSheet(f"color: {theme.current().muted};")
+        self.protection_label.setVisible(show)
+
+    # --- charges (the broker's estimate, asked for off the UI thread) ----------------------------
+    def _schedule_charges(self, problems: list[Problem]) -> None:
+        """Ask for the charges of the form's order once it rests; '—' while it cannot be sent."""
+        if not self.offers_charges():
+            return
+        request = self.build_request() if self.modifying is None and not problems else None
+        if request is None:
+            self._charges_wanted = self._charges_shown = None
+            self._charges_timer.stop()
+            self.charges_label.setText("—")
+            self.charges_label.setToolTip("")
+            return
+        if self._charges_shown == request_terms(request):
+            return  # the estimate on screen is for this very order
+        self._charges_wanted = request
+        self.charges_label.setText("…")
+        self._charges_timer.start()  # restarts: typing 2, 0, 0 asks once, for 200
+
+    def _estimate_charges(self) -> None:
+        if self._charges_wanted is not None:
+            self.charges_task = spawn(self._load_charges(self._charges_wanted))
+
+    async def _load_charges(self, request: OrderRequest) -> bool:
+        """The broker's estimate for ``request`` (pool thread), shown if the form still holds it."""
+        broker: Any = self.context.session.broker
+        try:
+            estimate = await self.context.runner.run(broker.estimate_charges, [request])
+        except Exception as exc:  # a refusal or an odd reply: said beside the order, which may still go
+            if self._charges_wanted is request:
+                self.charges_label.setText("not available")
+                self.charges_label.setToolTip(str(exc))
+            log.info("charge estimate failed: %s", exc)
+            return False
+        if self._charges_wanted is not request:
+            return False  # the form changed while the broker answered
+        self._charges_shown = request_terms(request)
+        self.charges_label.setText(f"≈ {format_price(estimate.total)}")
+        parts = "\n".join(f"{name}: ₹{format_price(paise)}" for name, paise in estimate.parts.items())
+        self.charges_label.setToolTip(f"{broker.name} estimate for a fill at ₹{format_price(request.price)}"
+                                      f"\n{parts}" if request.price else parts)
+        return True
+
+    def request_gtt(self) -> None:
+        """Hand the form's order to the GTT panel (gtt_requested); problems first, as for Enter."""
+        problems = self.problems()
+        request = self.build_request()
+        if request is None or problems:
+            self._show_problems(problems)
+            return
+        self.gtt_requested.emit(request)
 
     def _show_problems(self, problems: list[Problem]) -> None:
         text = "\n".join(str(p) for p in problems)
