@@ -20,6 +20,7 @@ screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m terminal --screenshot docs/screenshot.png --after 3
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,package]'  # the bundle bench builds with PyInstaller
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
 
 $(STAMP): pyproject.toml

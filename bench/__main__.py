@@ -38,9 +38,11 @@ TITLES = {
     "bench_chart": "Chart",
     "bench_greeks": "Greeks and implied volatility",
     "bench_angelone_decoder": "Angel One feed decoder",
+    "bench_angelone_master": "Angel One instrument master",
+    "bench_bundle": "Bundle size and start-up",
 }
 ORDER = ["bench_pipeline", "bench_orders", "bench_startup", "bench_memory", "bench_chart", "bench_greeks",
-         "bench_angelone_decoder"]
+         "bench_angelone_decoder", "bench_angelone_master", "bench_bundle"]
 
 
 def discover() -> list[str]:
