@@ -105,7 +105,7 @@ def test_angel_one_recovers_by_itself_when_its_tokens_die(smartapi, qtbot, run_a
         smartapi.expire_tokens()
         terminal.context.portfolio.replace_positions(terminal.account, [])
         run_async(terminal.context.session.refresh_all(), timeout_ms=20_000)
-        assert terminal.holds(keys[0])  # positions reloaded with the renewed token
+        qtbot.waitUntil(lambda: terminal.holds(keys[0]), timeout=10_000)  # reloaded with the renewed token
         assert terminal.lifecycle.state is SessionState.ACTIVE
         assert not [e for e in terminal.errors() if "expired" in e.lower()]
         terminal.ticks_again(qtbot, keys)
@@ -174,8 +174,8 @@ def test_flattrade_logs_in_again_through_the_browser_and_resynchronises(noren, q
         terminal.context.portfolio.replace_orders(terminal.account, [])
         assert run_async(terminal.lifecycle.relogin(), timeout_ms=30_000)  # the browser flow, off the UI thread
         assert terminal.lifecycle.state is SessionState.ACTIVE
-        assert terminal.holds(keys[0])
-        assert any(o.tag == bought.tag for o in terminal.context.portfolio.orders())
+        qtbot.waitUntil(lambda: terminal.holds(keys[0])
+                        and any(o.tag == bought.tag for o in terminal.context.portfolio.orders()), timeout=10_000)
         assert terminal.context.session.feed.subscribed() == set(keys)
         terminal.ticks_again(qtbot, keys)
         [again] = terminal.buy(keys[0])

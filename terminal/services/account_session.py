@@ -11,7 +11,7 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from terminal.brokers.base import Broker, BrokerError, SessionInfo, rejection_hint
+from terminal.brokers.base import Broker, BrokerError, RateLimitedError, SessionInfo, rejection_hint
 from terminal.domain import InstrumentKey, OrderStatus
 from terminal.domain.catalog import InstrumentCatalog
 from terminal.services.background import BackgroundRunner, spawn
@@ -22,6 +22,8 @@ from terminal.services.portfolio_store import PortfolioStore
 from terminal.services.progress import ProgressTracker
 
 log = logging.getLogger(__name__)
+
+RATE_LIMIT_RETRY_MS = (1000, 2000, 4000)  # a rate-limited book reload is tried again after these waits
 
 
 class AccountSession(QObject):
@@ -47,7 +49,8 @@ class AccountSession(QObject):
         self.feed.feed_state_changed.connect(self._remember_state)
         # Order updates arrive in bursts; positions and funds are refreshed once per burst.
         self._refresh_timer = QTimer(self, singleShot=True, interval=250)
-        self._refresh_timer.timeout.connect(lambda: spawn(self.refresh_portfolio()))
+        self._refresh_timer.timeout.connect(self._refresh_after_updates)
+        self._stopped = False
 
     @property
     def account(self) -> str:
@@ -76,9 +79,15 @@ class AccountSession(QObject):
             return self.broker.instruments(progress=lambda done, total: job.advance(done))
 
     def stop(self) -> None:
+        self._stopped = True  # batches still queued to the UI thread must not start broker calls
+        self._refresh_timer.stop()
         if self.lifecycle is not None:
             self.lifecycle.stop()
         self.feed.stop()
+
+    def _refresh_after_updates(self) -> None:
+        if not self._stopped:
+            spawn(self.refresh_portfolio())
 
     async def log_in_again(self) -> bool:
         """Renew the session without a restart, then resynchronise; False (and a message) if refused.
@@ -134,6 +143,16 @@ class AccountSession(QObject):
         finally:
             self.feed.acknowledge()
 
+    def _retry_later(self, exc: BrokerError, attempt: int, reload) -> bool:
+        """A read refused by the broker's rate limit is tried again a little later (reads may retry;
+        orders never do). True when a retry was scheduled."""
+        if not isinstance(exc, RateLimitedError) or attempt >= len(RATE_LIMIT_RETRY_MS) or self._stopped:
+            return False
+        log.info("%s: %s; reloading in %d ms", self.broker.name, exc, RATE_LIMIT_RETRY_MS[attempt])
+        QTimer.singleShot(RATE_LIMIT_RETRY_MS[attempt], self,
+                          lambda: None if self._stopped else spawn(reload(attempt + 1)))
+        return True
+
     def _report_order_events(self, batch: FeedBatch) -> None:
         for order in batch.orders:
             if order.status is OrderStatus.REJECTED:
@@ -147,23 +166,25 @@ class AccountSession(QObject):
         await self.refresh_orders()
         await self.refresh_portfolio()
 
-    async def refresh_orders(self) -> None:
+    async def refresh_orders(self, attempt: int = 0) -> None:
         try:
             orders = await self.runner.run(self.broker.order_book)
             trades = await self.runner.run(self.broker.trade_book)
         except BrokerError as exc:
-            self.messages.error(f"Could not load the order book: {exc}", exc.hint)
+            if not self._retry_later(exc, attempt, self.refresh_orders):
+                self.messages.error(f"Could not load the order book: {exc}", exc.hint)
             return
         self.portfolio.replace_orders(self.account, orders)
         self.portfolio.replace_trades(self.account, trades)
 
-    async def refresh_portfolio(self) -> None:
+    async def refresh_portfolio(self, attempt: int = 0) -> None:
         try:
             positions = await self.runner.run(self.broker.positions)
             funds = await self.runner.run(self.broker.funds)
             holdings = await self.runner.run(self.broker.holdings)
         except BrokerError as exc:
-            self.messages.error(f"Could not load positions and funds: {exc}", exc.hint)
+            if not self._retry_later(exc, attempt, self.refresh_portfolio):
+                self.messages.error(f"Could not load positions and funds: {exc}", exc.hint)
             return
         self.portfolio.replace_positions(self.account, positions)
         self.portfolio.set_funds(funds)

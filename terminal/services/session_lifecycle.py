@@ -228,6 +228,7 @@ class SessionLifecycle(QObject):
         self._last_auto_attempt = -float("inf")  # time.monotonic() of the last automatic login
         self._relogin_task: asyncio.Task | None = None
         self._probing = False
+        self._stopped = False
         self._seconds_left: int | None = None
         self._text = ""
         self._timer = QTimer(self, interval=tick_ms)
@@ -258,10 +259,13 @@ class SessionLifecycle(QObject):
 
     def start(self) -> None:
         """Begin counting down (connect to AccountSession.ready)."""
+        self._stopped = False
         self.check_now()
         self._timer.start()
 
     def stop(self) -> None:
+        """At shutdown: no more ticks, and a feed going down is no longer news."""
+        self._stopped = True
         self._timer.stop()
 
     # --- the countdown --------------------------------------------------------------------------
@@ -338,7 +342,7 @@ class SessionLifecycle(QObject):
 
     def _on_feed_state(self, state: str, message: str) -> None:
         """The feed went down with a reason: ask the broker whether the session still lives."""
-        if state != "DISCONNECTED" or not message or self._probing or self._dead:
+        if state != "DISCONNECTED" or not message or self._probing or self._dead or self._stopped:
             return
         if self._state is SessionState.RELOGGING:
             return

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from terminal.brokers.base import SessionExpiredError, SessionInfo
+from terminal.brokers.base import RateLimitedError, SessionExpiredError, SessionInfo
 from terminal.brokers.paper.broker import PaperBroker
 from terminal.domain import OrderRequest, OrderType, Product, Side
 from terminal.services.account_session import AccountSession
@@ -48,6 +48,7 @@ class ExpiringPaperBroker(PaperBroker):
         self.place_calls = 0
         self.feed_connects = 0
         self.login_gate: threading.Event | None = None  # set: the login waits (a slow browser)
+        self.rate_limited = 0  # the next this many position reads are refused by the rate limit
 
     def login(self) -> SessionInfo:
         if self.login_gate is not None:
@@ -66,6 +67,9 @@ class ExpiringPaperBroker(PaperBroker):
 
     def positions(self):
         self._alive()
+        if self.rate_limited:
+            self.rate_limited -= 1
+            raise RateLimitedError("Access denied because of exceeding access rate")
         return super().positions()
 
     def funds(self):
@@ -279,6 +283,21 @@ def test_a_failed_login_leaves_the_session_expired_with_a_reason(desk_factory, r
     assert desk.lifecycle.state is SessionState.EXPIRED
     assert desk.guard.refusal == EXPIRED_REFUSAL
     assert failures and any("wrong TOTP" in e for e in desk.errors())
+
+
+def test_a_rate_limited_reload_is_tried_again_quietly(desk_factory, run_async, qtbot):
+    desk = desk_factory(auto_relogin=False)
+    [placed] = run_async(desk.orders.place(desk.buy(desk.stock())))
+    assert placed.accepted
+    qtbot.waitUntil(lambda: bool(desk.portfolio.positions()), timeout=5_000)  # filled and reloaded once
+    qtbot.wait(500)  # let the reload the fill started finish before the rate limit is switched on
+    desk.portfolio.replace_positions(desk.broker.account, [])
+    desk.broker.rate_limited = 2
+    run_async(desk.session.refresh_portfolio())
+    assert not desk.portfolio.positions()
+    qtbot.waitUntil(lambda: bool(desk.portfolio.positions()), timeout=10_000)  # third try gets through
+    assert desk.broker.rate_limited == 0
+    assert not [e for e in desk.errors() if "positions" in e]
 
 
 @pytest.mark.parametrize("state, left, text", [
