@@ -38,6 +38,9 @@ REFUSAL_HINT = "The order was not sent. Place it again once the session is back 
 
 MAX_RETRY_WAIT_S = 600.0  # a refused automatic login is retried at most this far apart
 
+#: adapter extras that send something to the exchange: refused like place/modify/cancel
+ORDER_LIKE_EXTRAS = frozenset({"gtt_create", "gtt_modify", "gtt_cancel", "convert_position"})
+
 #: brokers whose login needs the trader (a browser page); the others log in again by themselves
 INTERACTIVE_LOGIN = frozenset({"flattrade"})
 
@@ -73,6 +76,8 @@ class SessionGuard(Broker):
             return value
 
         def watched(*args, **kwargs):
+            if name in ORDER_LIKE_EXTRAS:
+                self._refuse_if_dead()
             return self._call(value, *args, **kwargs)
 
         return watched

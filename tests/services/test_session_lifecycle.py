@@ -178,6 +178,10 @@ def test_a_dead_token_is_noticed_and_orders_are_refused_not_sent(desk_factory, r
     assert desk.broker.place_calls == sent_before  # refused before the broker, never queued
     assert not any(o.tag == request.tag for o in PaperBroker.order_book(desk.broker))  # the exchange's own book
     assert any("Not sent" in e and EXPIRED_REFUSAL in e for e in desk.errors())
+    desk.broker.convert_position = lambda *args: pytest.fail("sent while the session is dead")
+    with pytest.raises(SessionExpiredError, match=EXPIRED_REFUSAL):
+        desk.guard.convert_position(None, None, 1)  # an adapter's extra that sends is refused too
+    assert desk.guard.exchange is desk.broker.exchange  # other extras pass straight through
 
 
 def test_relogin_restores_the_session_feed_and_books(desk_factory, run_async, qtbot):
