@@ -159,10 +159,12 @@ def create_context(broker, settings, journal=None):
     from terminal.services.portfolio_store import PortfolioStore
     from terminal.services.progress import ProgressTracker
     from terminal.services.risk import RiskCheck, RiskLimits
+    from terminal.services.session_lifecycle import SessionGuard, SessionLifecycle
     from terminal.storage.journal import OrderJournal
     from terminal.storage.paths import data_dir
     from terminal.ui.context import TerminalContext
 
+    broker = SessionGuard(broker)  # every service's calls: a dead session is noticed and orders refused
     runner = BackgroundRunner()
     messages = MessageLog()
     market = MarketStore()
@@ -176,7 +178,9 @@ def create_context(broker, settings, journal=None):
     orders = OrderService(broker, market, journal, runner, messages, risk=risk)
     kill_switch = KillSwitch(orders, portfolio, market)
     kill_switch.watch_daily_loss()
+    lifecycle = SessionLifecycle(session, orders)  # token countdown and logging in again; session.lifecycle
     session.ready.connect(feed_health.start)
+    session.ready.connect(lifecycle.start)
     return TerminalContext(market=market, portfolio=portfolio, messages=messages, orders=orders, session=session,
                            settings=settings, runner=runner, feed_health=feed_health, kill_switch=kill_switch)
 

@@ -41,6 +41,7 @@ class AccountSession(QObject):
         self.runner = runner
         self.messages = messages
         self.info: SessionInfo | None = None
+        self.last_error: BrokerError | None = None  # why the last start failed (the UI may offer a way out)
         self.lifecycle = None  # the SessionLifecycle watching this session, once one is made
         self.feed = FeedWorker(broker, bar_builder=bar_builder)
         self.feed.batch_ready.connect(self._apply_batch)
@@ -62,9 +63,11 @@ class AccountSession(QObject):
             instruments = await self.runner.run(self._load_instruments)
             catalog = await self.runner.run(InstrumentCatalog, instruments)
         except BrokerError as exc:
+            self.last_error = exc
             self.messages.error(f"Could not connect to {self.broker.name}: {exc}", exc.hint)
             self.session_failed.emit(str(exc))
             return False
+        self.last_error = None
         self.market.set_catalog(catalog)
         self.messages.info(f"Logged in to {self.broker.name} as {self.info.user_name} "
                            f"({len(catalog):,} instruments).")

@@ -41,6 +41,7 @@ KEYMAP: tuple[Hotkey, ...] = (
     Hotkey("about", "About Trading Terminal", "", "Help"),
     Hotkey("toggle_theme", "Switch dark/light theme", "Ctrl+Shift+T", "Tools"),
     Hotkey("reset_layout", "Reset layout", "", "View"),
+    Hotkey("relogin", "Log in again", "", "File"),
     Hotkey("quit", "Quit", "Ctrl+Q", "File"),
 )
 

@@ -23,6 +23,7 @@ from terminal.services.risk import RiskLimits
 from terminal.ui.chart_docks import ChartDocks
 from terminal.ui.context import TerminalContext
 from terminal.ui.dialogs.about_dialog import AboutDialog
+from terminal.ui.dialogs.flattrade_login import FlattradeLoginDialog, offers_paste_login
 from terminal.ui.dialogs.settings_dialog import SettingsDialog
 from terminal.ui.hotkeys import KEYMAP, effective_bindings, overrides_from
 from terminal.ui.panels.funds import FundsPanel
@@ -48,15 +49,22 @@ ICON_NAMES = {"square_off_all": "square_off", "toggle_theme": "theme"}  # action
 def action_icon(action_id: str) -> QIcon:
     """The toolbar icon of an action in the theme's colour; no icon where none was drawn."""
     name = ICON_NAMES.get(action_id, action_id)
-    if not resources.resource_path(f"icons/toolbar/{name}.svg").is_file():
+    try:
+        return resources.icon(name)
+    except resources.ResourceMissing:
         return QIcon()
-    return resources.icon(name)
 
 
 def set_text(label: QLabel, text: str) -> None:
     """Change a label only when its text changes: an unchanged setText still schedules a repaint."""
     if label.text() != text:
         label.setText(text)
+
+
+async def start_again(context) -> None:
+    """After a manual login: the session starts with the token that login saved."""
+    if await context.session.start():
+        await context.orders.reconcile_journal()
 
 
 class MainWindow(QMainWindow):
@@ -156,6 +164,7 @@ class MainWindow(QMainWindow):
             "kill_switch": lambda: spawn(self.context.kill_switch.request()),
             "square_off_all": self.square_off_all,
             "refresh": lambda: spawn(self.context.session.refresh_all()),
+            "relogin": self.log_in_again,
             "hotkeys": self.edit_hotkeys,
             "toggle_theme": self.toggle_theme,
             "settings": self.edit_settings,
@@ -266,6 +275,7 @@ class MainWindow(QMainWindow):
         requests.chart_requested.connect(self.charts.open)
         # Charts need the instrument master, which arrives after login; then the saved ones reopen.
         self.context.session.ready.connect(self._restore_charts)
+        self.context.session.session_failed.connect(self.offer_paste_login)
 
     def _restore_charts(self) -> None:
         self.charts.restore()
@@ -283,6 +293,23 @@ class MainWindow(QMainWindow):
             box.standardButton(box.clickedButton()) == QMessageBox.Yes))
         box.open()
         return await answer
+
+    def log_in_again(self) -> None:
+        lifecycle = self.context.session.lifecycle
+        if lifecycle is None:
+            spawn(self.context.session.start())
+        else:
+            spawn(lifecycle.relogin())
+
+    def offer_paste_login(self, reason: str) -> None:
+        """Flattrade's browser redirect could not be caught: let the trader paste it instead."""
+        error = self.context.session.last_error
+        if not offers_paste_login(self.context.session.broker.name, error):
+            return
+        dialog = FlattradeLoginDialog.for_broker(self.context.session.broker.inner, self.context.runner.run,
+                                                 reason=reason, parent=self)
+        dialog.logged_in.connect(lambda _info: spawn(start_again(self.context)))
+        dialog.open()  # not exec(): no nested event loop under qasync
 
     def open_modify(self, order) -> None:
         entry = self.show_panel("order_entry", focus=False)
@@ -362,12 +389,18 @@ class MainWindow(QMainWindow):
         self._mtm_label = QLabel("")
         self._clock_label = QLabel("")
         self._lock_label = QLabel("")
+        self._session_label = QLabel("")  # the broker token's countdown
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole window.
         for label, sample in ((self._rate_label, "88,88,888 ticks/s"), (self._mtm_label, "MTM: +₹88,88,88,888.88"),
                               (self._clock_label, "88 Mmm 8888  88:88:88 IST")):
             label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
-        for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label, self._lock_label):
+        for label in (self._broker_label, self._feed_label, self._rate_label, self._mtm_label, self._session_label,
+                      self._lock_label):
             bar.addWidget(label)
+        lifecycle = self.context.session.lifecycle
+        if lifecycle is not None:
+            lifecycle.status_text_changed.connect(lambda text: set_text(self._session_label, text))
+            set_text(self._session_label, lifecycle.status_text)
         kill_switch = self.context.kill_switch
         if kill_switch is not None:
             kill_switch.engaged.connect(lambda reason: self._show_lock(True))

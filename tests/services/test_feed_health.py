@@ -110,6 +110,7 @@ def test_a_stalled_instrument_is_marked_stale_and_resubscribed(feed_desk, qtbot,
     assert run_async(health.check()) == {RELIANCE}
     assert changes == [frozenset({RELIANCE})]
     assert health.is_stale(RELIANCE) and not health.is_stale(INFY)
+    qtbot.waitUntil(lambda: broker.resubscribed != [], timeout=5_000)  # done on the feed thread
     assert broker.resubscribed == [[RELIANCE]]
     assert any("No ticks for 10 s" in m.text and "Reliance" in m.text for m in messages.messages())
 

@@ -56,6 +56,28 @@ _SECRET = "api_secret"
 _SESSION = "session_token"  # keyring field holding {"token", "issued", "rest_url"} for the day
 
 
+def decoded(what: str, decode, *args):
+    """``decode(*args)``; an unreadable payload (PayloadError) becomes a BrokerError naming ``what``."""
+    try:
+        return decode(*args)
+    except PayloadError as exc:
+        raise BrokerError(f"Flattrade {what} unreadable: {exc}",
+                          hint="The broker sent something the terminal cannot read; try again.") from exc
+
+
+def scrip_keys(reply) -> list[InstrumentKey]:
+    """Instrument keys ("NFO:40210") of SearchScrip / GetOptionChain ``values``, as the master spells
+    them; a row of an exchange the terminal does not trade could never match the master, so it is left out."""
+    values = (reply.get("values") or []) if isinstance(reply, dict) else reply
+    return [f"{text(row, 'exch')}:{text(row, 'token')}" for row in list_of_rows(values)]
+
+
+def list_of_rows(rows) -> list:
+    if not isinstance(rows, list):
+        raise PayloadError(f"expected a list of rows, got {str(rows)[:80]!r}")
+    return rows
+
+
 class UnsupportedIntervalError(BrokerError, ValueError):
     """A bar interval the terminal does not ask Flattrade for (a ValueError and a BrokerError)."""
 
@@ -146,7 +168,8 @@ class FlattradeBroker(FlattradeGtt, Broker):
 
     def _session_info(self, issued: datetime) -> SessionInfo:
         details = self.http.post("UserDetails", {"uid": self.config.client_id})
-        self.user_name = text(details, "uname") or text(details, "actid") or self.config.client_id
+        self.user_name = decoded("UserDetails reply", lambda: text(details, "uname") or text(details, "actid")
+                                 ) or self.config.client_id
         return SessionInfo(self._account, self.user_name, auth.token_valid_until(issued))
 
     def logout(self) -> None:
@@ -190,14 +213,9 @@ class FlattradeBroker(FlattradeGtt, Broker):
         """SearchScrip: the server's matches, as instruments from the master where known."""
         reply = self.http.post("SearchScrip", {"uid": self.config.client_id, "exch": Exchange(exchange).value,
                                                "stext": text_}, list_route=True)
-        rows = reply.get("values", []) if isinstance(reply, dict) else []
+        keys = decoded("SearchScrip reply", scrip_keys, reply)
         self.instruments()
-        found = []
-        for row in rows:
-            inst = self._by_key.get(f"{text(row, 'exch')}:{text(row, 'token')}")
-            if inst is not None:
-                found.append(inst)
-        return found
+        return [self._by_key[k] for k in keys if k in self._by_key]
 
     def security_info(self, key: InstrumentKey) -> Instrument:
         """The instrument with the server's tick size and freeze quantity (GetSecurityInfo)."""
@@ -207,9 +225,9 @@ class FlattradeBroker(FlattradeGtt, Broker):
                                                       "token": inst.token})
         except NorenError as exc:
             raise InstrumentNotFoundError(f"{key}: {exc.emsg}") from exc
-        freeze = units(info, "frzqty") or None
-        return replace(inst, tick_size=paise(info, "ti") or inst.tick_size, freeze_quantity=freeze,
-                       lot_size=units(info, "ls") or inst.lot_size)
+        return decoded("GetSecurityInfo reply", lambda: replace(
+            inst, tick_size=paise(info, "ti") or inst.tick_size, freeze_quantity=units(info, "frzqty") or None,
+            lot_size=units(info, "ls") or inst.lot_size))
 
     def option_chain(self, key: InstrumentKey, strike: int, count: int = 5) -> list[Instrument]:
         """GetOptionChain around ``strike`` (paise) for the expiry of option ``key``: ``count`` strikes a side."""
@@ -217,8 +235,7 @@ class FlattradeBroker(FlattradeGtt, Broker):
         reply = self.http.post("GetOptionChain", {"uid": self.config.client_id, "exch": inst.exchange.value,
                                                   "tsym": inst.trading_symbol, "strprc": wire_price(strike),
                                                   "cnt": str(count)}, list_route=True)
-        rows = reply.get("values", []) if isinstance(reply, dict) else []
-        chain = [self._by_key[k] for k in (f"{text(r, 'exch')}:{text(r, 'token')}" for r in rows) if k in self._by_key]
+        chain = [self._by_key[k] for k in decoded("GetOptionChain reply", scrip_keys, reply) if k in self._by_key]
         return sorted(chain, key=lambda i: (i.strike or 0, i.option_type.value if i.option_type else ""))
 
     # --- market data ---------------------------------------------------------------------
@@ -233,7 +250,7 @@ class FlattradeBroker(FlattradeGtt, Broker):
             except NorenError as exc:
                 log.info("No quote for %s: %s", key, exc.emsg)
                 continue
-            ticks.append(tick_from_wire(reply, key=key, now=time.time()))
+            ticks.append(decoded(f"quote of {key}", tick_from_wire, reply, key, time.time()))
         return ticks
 
     def history(self, key: InstrumentKey, interval_minutes: int, start: datetime, end: datetime) -> list[Candle]:
@@ -251,12 +268,12 @@ class FlattradeBroker(FlattradeGtt, Broker):
                                                    "sym": f"{inst.exchange.value}:{inst.trading_symbol}",
                                                    "from": str(int(start.timestamp())),
                                                    "to": str(int(end.timestamp()))}, list_route=True)
-            return candles_from_eod(rows)
+            return decoded("EODChartData reply", lambda: candles_from_eod(list_of_rows(rows)))
         rows = self.http.post("TPSeries", {"ordersource": "API", "uid": self.config.client_id,
                                            "exch": inst.exchange.value, "token": inst.token,
                                            "st": str(int(start.timestamp())), "et": str(int(end.timestamp())),
                                            "intrv": str(interval_minutes)}, list_route=True)
-        return candles_from_tpseries(rows)
+        return decoded("TPSeries reply", lambda: candles_from_tpseries(list_of_rows(rows)))
 
     # --- streaming -----------------------------------------------------------------------
     def connect_feed(self, sink: FeedSink) -> None:
@@ -317,7 +334,10 @@ class FlattradeBroker(FlattradeGtt, Broker):
             reply = self.http.post("PlaceOrder", fields)
         except NorenError as exc:
             raise OrderRejectedError(exc.emsg) from exc
-        order_id = text(reply, "norenordno") if isinstance(reply, dict) else ""
+        try:
+            order_id = text(reply, "norenordno")
+        except PayloadError:  # not an object, or a number that is not text
+            order_id = ""
         if not order_id:  # "Ok" without a number: it may well exist, so look it up, never resend
             raise OrderOutcomeUnknown(f"Flattrade PlaceOrder: reply without an order number: {str(reply)[:120]}")
         return order_id
@@ -438,4 +458,4 @@ class FlattradeBroker(FlattradeGtt, Broker):
 
     def funds(self) -> Funds:
         reply = self.http.post("Limits", {"uid": self.config.client_id, "actid": self.config.client_id})
-        return funds_from_wire(reply, self._account)
+        return decoded("Limits reply", funds_from_wire, reply, self._account)

@@ -71,9 +71,14 @@ def check_reply(reply, route: str, *, list_route: bool = False):
         return reply
     if not isinstance(reply, dict):
         raise BrokerError(f"{route}: unexpected reply {str(reply)[:120]!r}")
-    stat = str(reply.get("stat", ""))
-    if stat.lower() == "ok":
+    stat = str(reply.get("stat") or "").strip().lower()
+    if stat == "ok":
         return reply
+    if stat != "not_ok" and not (reply.get("emsg") or reply.get("dmsg")):
+        # Neither a success nor a refusal (a feed frame, a proxy's JSON): on an order route the
+        # order may exist, so it is unknown, never refused.
+        unclear = OrderOutcomeUnknown if route in ORDER_ROUTES else NetworkError
+        raise unclear(f"Flattrade {route}: reply without a status: {str(reply)[:120]!r}")
     emsg = str(reply.get("emsg") or reply.get("dmsg") or "no error text")
     if _SERVER_TIMEOUT.search(emsg):  # the backend may still act on it: not a refusal
         if route in ORDER_ROUTES:

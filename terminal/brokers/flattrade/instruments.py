@@ -13,9 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,7 @@ _KIND = {
     "OPTIDX": InstrumentKind.OPTION, "OPTSTK": InstrumentKind.OPTION, "OPTCUR": InstrumentKind.OPTION,
     "OPTFUT": InstrumentKind.OPTION, "OPTCOM": InstrumentKind.OPTION,
 }
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,40}")  # the scrip key is EXCH|TOKEN: no "|", "#", ":" or spaces
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 Progress = Callable[[int, int], None]  # (files done, files in all)
@@ -57,18 +59,24 @@ def parse_scrip_master(text: str, source: str = "scrip master") -> list[Instrume
         header = tuple(h.strip() for h in next(reader))
     except StopIteration:
         return []
+    except csv.Error as exc:
+        raise ScripMasterError(f"{source}: unreadable header: {exc}") from None
     if tuple(h.lower() for h in header[:len(HEADER)]) != tuple(h.lower() for h in HEADER):
-        raise ScripMasterError(f"{source}: unexpected header {','.join(header)}")
+        raise ScripMasterError(f"{source}: unexpected header {','.join(header)[:200]}")
     instruments = []
-    for line, row in enumerate(reader, start=2):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        try:
-            instrument = _row_to_instrument([cell.strip() for cell in row] + [""] * (len(HEADER) - len(row)))
-        except (ValueError, InvalidOperation) as exc:
-            raise ScripMasterError(f"{source} line {line}: {exc}") from None
-        if instrument is not None:
-            instruments.append(instrument)
+    line = 1
+    try:
+        for line, row in enumerate(reader, start=2):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            try:
+                instrument = _row_to_instrument([cell.strip() for cell in row] + [""] * (len(HEADER) - len(row)))
+            except (ValueError, ArithmeticError) as exc:  # InvalidOperation is an ArithmeticError
+                raise ScripMasterError(f"{source} line {line}: {exc}") from None
+            if instrument is not None:
+                instruments.append(instrument)
+    except csv.Error as exc:  # a NUL byte, an endless quoted field
+        raise ScripMasterError(f"{source} line {line + 1}: {exc}") from None
     return instruments
 
 
@@ -80,18 +88,36 @@ def _row_to_instrument(row: list[str]) -> Instrument | None:
         return None  # e.g. NCDEX rows: not tradeable in the terminal
     if not token or not tsym:
         raise ValueError("missing token or trading symbol")
+    if not _TOKEN.fullmatch(token):
+        raise ValueError(f"malformed token {token[:40]!r}")
     kind = _KIND.get(kind_code.upper())
     if kind is None:
         kind = InstrumentKind.EQUITY
     expiry = _expiry(expiry_text) if expiry_text else None
-    option_type = OptionType(option_text.upper()) if option_text.upper() in ("CE", "PE") else None
+    option_type = (OptionType(option_text.upper())
+                   if kind is InstrumentKind.OPTION and option_text.upper() in ("CE", "PE") else None)
     if kind is InstrumentKind.OPTION and (option_type is None or expiry is None):
         raise ValueError(f"option {tsym} without expiry or CE/PE")
-    strike = to_paise(strike_text) if kind is InstrumentKind.OPTION else None
-    lot_size = int(Decimal(lot)) if lot else 1
+    strike = _strike(strike_text, tsym) if kind is InstrumentKind.OPTION else None
     return Instrument(exchange, token, tsym, kind, name=_display_name(symbol, tsym, kind, expiry, strike, option_type),
                       underlying=symbol or tsym, expiry=expiry, strike=strike, option_type=option_type,
-                      lot_size=max(lot_size, 1), tick_size=DEFAULT_TICK)
+                      lot_size=_lot_size(lot), tick_size=DEFAULT_TICK)
+
+
+def _lot_size(text: str) -> int:
+    """Units a lot: whole and at most a crore; empty or 0 (index rows) means 1."""
+    number = Decimal(text) if text else Decimal(1)
+    if not number.is_finite() or number < 0 or number > 10**7 or number != number.to_integral_value():
+        raise ValueError(f"lot size {text[:20]!r} is not a whole number of units")
+    return max(int(number), 1)
+
+
+def _strike(text: str, tsym: str) -> int:
+    """An option's strike in paise: positive and below ₹1 crore."""
+    strike = to_paise(text)
+    if not 0 < strike < 10**9:
+        raise ValueError(f"option {tsym} has strike {text[:20]!r}")
+    return strike
 
 
 def _expiry(text: str) -> datetime:

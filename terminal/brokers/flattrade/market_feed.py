@@ -27,7 +27,7 @@ import websocket
 
 from terminal.brokers.base import FeedSink, FeedState
 from terminal.brokers.flattrade.order_updates import order_update_from_wire
-from terminal.brokers.flattrade.schemas import PayloadError, tick_from_wire, wire_key
+from terminal.brokers.flattrade.schemas import PayloadError, domain_key, text, tick_from_wire, wire_key, wire_row
 from terminal.domain import InstrumentKey, Tick
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,12 @@ class TickCache:
         self._lock = threading.Lock()
 
     def apply(self, frame: dict) -> Tick:
-        """Merge one tk/tf/dk/df frame and return the instrument's complete Tick. Raises PayloadError."""
-        exchange, token = frame.get("e"), frame.get("tk")
+        """Merge one tk/tf/dk/df frame and return the instrument's complete Tick. Raises PayloadError,
+        and then keeps the record as it was: one garbled frame must not spoil the next deltas."""
+        exchange, token = text(wire_row(frame, "market frame"), "e"), text(frame, "tk")
         if not exchange or not token:
             raise PayloadError(f"market frame without e/tk: {json.dumps(frame)[:120]}")
+        key = domain_key(exchange, token)
         wire = f"{exchange}|{token}"
         with self._lock:
             record = dict(self._records.get(wire) or {})
@@ -58,8 +60,9 @@ class TickCache:
                 if name in _KEEP_IF_ZERO and _is_zero(value) and not _is_zero(record.get(name)):
                     continue
                 record[name] = value
+            tick = tick_from_wire(record, key=key, now=time.time())
             self._records[wire] = record
-        return tick_from_wire(record, key=f"{exchange}:{token}", now=time.time())
+        return tick
 
     def forget(self, keys: Iterable[InstrumentKey]) -> None:
         with self._lock:
@@ -75,7 +78,7 @@ class TickCache:
 def _is_zero(value) -> bool:
     try:
         return value is None or float(value) == 0.0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
@@ -298,6 +301,9 @@ class NorenFeed:
             log.error("Flattrade sent an unexpected frame: %r", message[:120])
             return
         kind = frame.get("t")
+        if not isinstance(kind, str):
+            log.error("Flattrade sent a frame without a type: %r", message[:120])
+            return
         try:
             if kind in _MARKET_FRAMES:
                 self._sink.on_ticks([self.cache.apply(frame)])

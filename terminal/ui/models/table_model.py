@@ -29,8 +29,8 @@ BACKGROUND_ROLE = int(Qt.ItemDataRole.BackgroundRole)
 TOOLTIP_ROLE = int(Qt.ItemDataRole.ToolTipRole)
 USER_ROLE = int(Qt.ItemDataRole.UserRole)
 HORIZONTAL = Qt.Orientation.Horizontal
-ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-NO_FLAGS = Qt.ItemFlag.NoItemFlags
+# No flags() override: QAbstractTableModel's answer (enabled, selectable, no children) is the one
+# wanted, and a Python override is called back per column whenever Qt checks a row's selection.
 CACHED_ROLES = frozenset((DISPLAY_ROLE, ALIGNMENT_ROLE, FOREGROUND_ROLE, BACKGROUND_ROLE))
 
 LEFT = Qt.AlignLeft | Qt.AlignVCenter
@@ -200,9 +200,6 @@ class KeyedTableModel(QAbstractTableModel):
             return column.value(row)  # the raw value (paise, units), for sorting and tests
         return None
 
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        return ITEM_FLAGS if index.isValid() else NO_FLAGS
-
     def cells(self, row: int) -> tuple[Cell, ...]:
         """Row ``row`` as shown: one Cell per column (text, foreground, background).
 
@@ -316,6 +313,12 @@ class KeyedTableModel(QAbstractTableModel):
         rows = sorted(at for at in map(self._index.get, keys) if at is not None)
         return self._emit_runs(rows)
 
+    def refresh_cells(self, keys: Iterable[Hashable], column: int) -> int:
+        """Signal one ``column`` of the rows of ``keys`` as changed (a flash ending repaints the
+        price cell, not the whole row). Returns how many ``dataChanged`` were emitted."""
+        rows = sorted(at for at in map(self._index.get, keys) if at is not None)
+        return self._emit_runs(rows, column)
+
     def refresh_rows(self, rows: Iterable[int]) -> int:
         return self._emit_runs(sorted(set(rows)))
 
@@ -324,7 +327,7 @@ class KeyedTableModel(QAbstractTableModel):
         if self._rows:
             self._emit_rows(0, len(self._rows) - 1)
 
-    def _emit_runs(self, rows: list[int]) -> int:
+    def _emit_runs(self, rows: list[int], column: int | None = None) -> int:
         emitted = 0
         start = previous = None
         for at in rows:
@@ -333,15 +336,16 @@ class KeyedTableModel(QAbstractTableModel):
             elif at == previous + 1:
                 previous = at
             elif at != previous:
-                self._emit_rows(start, previous)
+                self._emit_rows(start, previous, column)
                 emitted += 1
                 start = previous = at
         if start is not None:
-            self._emit_rows(start, previous)
+            self._emit_rows(start, previous, column)
             emitted += 1
         return emitted
 
-    def _emit_rows(self, first: int, last: int) -> None:
+    def _emit_rows(self, first: int, last: int, column: int | None = None) -> None:
+        """Forget the formatted rows ``first..last`` and signal them (all columns or ``column``)."""
         cells = self._cells
         if cells:
             if last - first < 16:
@@ -350,7 +354,9 @@ class KeyedTableModel(QAbstractTableModel):
             else:
                 for at in [at for at in cells if first <= at <= last]:
                     del cells[at]
-        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
+        # createIndex, not index(): index() asks the Python rowCount and columnCount first.
+        left, right = (0, len(self.columns) - 1) if column is None else (column, column)
+        self.dataChanged.emit(self.createIndex(first, left), self.createIndex(last, right))
 
     def _reindex(self) -> None:
         self._index = {self.key_of(row): at for at, row in enumerate(self._rows)}

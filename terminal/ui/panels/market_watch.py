@@ -23,6 +23,7 @@ FLASH_SECONDS = 0.4  # how long a row stays tinted after its LTP moved
 FLASH_CHECK_MS = 100  # how often expired flashes are cleared (one timer for the whole table)
 STALE_MARK = "⏸"  # shown before the symbol of an instrument whose ticks have stopped
 FLASH_ALPHA = "70"  # hex alpha of the flash tint over the LTP cell
+FLASH_COLUMN = 1  # the LTP column, the only one a flash tints
 
 
 @dataclass(slots=True)
@@ -49,7 +50,7 @@ class MarketWatchPanel(QWidget):
         self.market = context.market
         self._flashing: set[InstrumentKey] = set()
         self._flash_timer = QTimer(self, interval=FLASH_CHECK_MS)
-        self._flash_timer.timeout.connect(self._clear_expired_flashes)
+        self._flash_timer.timeout.connect(lambda: self._clear_expired_flashes())
 
         self.search = InstrumentSearch(lambda: self.market.catalog, self)
         self.search.instrument_chosen.connect(self.add_instrument)
@@ -213,7 +214,10 @@ class MarketWatchPanel(QWidget):
                 self._flashing.add(key)
             row.last_ltp = tick.ltp
         self.model.refresh_keys(watched)
-        if self._flashing and not self._flash_timer.isActive():
+        # Flashes that ended are cleared with the batch (one repaint, not a second one from the
+        # timer); the timer only runs them out when the ticks stop.
+        self._clear_expired_flashes(now)
+        if self._flashing:
             self._flash_timer.start()
 
     def set_stale_keys(self, keys: frozenset[InstrumentKey]) -> None:
@@ -234,11 +238,12 @@ class MarketWatchPanel(QWidget):
         colour = theme.current().positive if row.flash_up else theme.current().negative
         return f"#{FLASH_ALPHA}{colour.lstrip('#')}"
 
-    def _clear_expired_flashes(self) -> None:
-        now = time.monotonic()
+    def _clear_expired_flashes(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         expired = [k for k in self._flashing if (row := self.model.get(k)) is None or row.flash_until <= now]
-        self._flashing.difference_update(expired)
-        self.model.refresh_keys(expired)
+        if expired:
+            self._flashing.difference_update(expired)
+            self.model.refresh_cells(expired, FLASH_COLUMN)  # only the LTP cell was tinted
         if not self._flashing:
             self._flash_timer.stop()
 

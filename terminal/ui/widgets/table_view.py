@@ -178,8 +178,11 @@ class TradingTableView(QTableView):
             column = header.logicalIndex(visual)
             if not header.isSectionHidden(column):
                 columns.append((column, header.sectionViewportPosition(column), header.sectionSize(column)))
-        selection = self.selectionModel()
-        root = self.rootIndex()
+        # Selected rows from the selection's ranges: isRowSelected() asks the model for every
+        # column's flags, a Python call each, and cost ~90 µs a row on the market watch.
+        selected = set()
+        for part in self.selectionModel().selection():
+            selected.update(range(part.top(), part.bottom() + 1))
         alternating = self.alternatingRowColors()
         row_at, row_y, row_height = self.rowAt, self.rowViewportPosition, self.rowHeight
         painter = QPainter(self.viewport())
@@ -194,7 +197,7 @@ class TradingTableView(QTableView):
             last = row_at(dirty.bottom())
             for row in range(first, (rows - 1 if last < 0 else last) + 1):
                 delegate.paint_row(painter, row, shown, row_y(row), row_height(row),
-                                   selection.isRowSelected(row, root), alternating and bool(row & 1))
+                                   row in selected, alternating and bool(row & 1))
         painter.end()
 
     def changeEvent(self, event: QEvent) -> None:
