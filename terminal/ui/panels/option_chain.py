@@ -494,7 +494,8 @@ class OptionChainPanel(QWidget):
         self._show_side()
         key = self.selected_key()
         if key:
-            self.context.requests.instrument_selected.emit(key)
+            if self.table.hasFocus():  # the trader moved here; a chain (re)loading behind a tab did not
+                self.context.requests.instrument_selected.emit(key)
             self.selection_changed.emit(key)
 
     def open_order(self, side: Side) -> bool:
