@@ -159,3 +159,32 @@ def test_screenshot(qtbot, ctx, make_tick, shots, dark_theme):
     ctx.market.apply_ticks({NIFTY: make_tick(NIFTY, 1010_00, 1000_00)})
     panel.select_key("NSE:1333")
     panel.grab().save(str(shots / "market_watch.png"))
+
+
+def test_flash_end_repaints_only_the_ltp_cell(qtbot, ctx, make_tick, spy_model):
+    from terminal.ui.panels.market_watch import FLASH_COLUMN
+
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    assert panel.model.columns[FLASH_COLUMN].header == "LTP"
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1545_00)})
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1546_00)})
+    assert panel.is_flashing(RELIANCE)
+    columns = []
+    panel.model.dataChanged.connect(lambda a, b, roles=(): columns.append((a.row(), b.row(), a.column(), b.column())))
+    qtbot.waitUntil(lambda: not panel.is_flashing(RELIANCE), timeout=3000)
+    assert columns == [(0, 0, FLASH_COLUMN, FLASH_COLUMN)]
+    assert panel.model.data(panel.model.index(0, FLASH_COLUMN), Qt.BackgroundRole) is None
+
+
+def test_a_flash_that_ended_is_cleared_with_the_next_batch(qtbot, ctx, make_tick, monkeypatch):
+    import terminal.ui.panels.market_watch as watch
+
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1545_00), HDFC: make_tick(HDFC, 990_00)})
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1546_00)})
+    assert panel.is_flashing(RELIANCE)
+    later = watch.time.monotonic() + watch.FLASH_SECONDS + 0.01
+    monkeypatch.setattr(watch.time, "monotonic", lambda: later)
+    ctx.market.apply_ticks({HDFC: make_tick(HDFC, 990_00)})  # same price: no new flash
+    assert not panel.is_flashing(RELIANCE)
+    assert panel.model.data(panel.model.index(0, watch.FLASH_COLUMN), Qt.BackgroundRole) is None

@@ -295,3 +295,21 @@ def test_cached_view_looks_like_the_default_one(qtbot):
             assert (spans[0] is None) == (spans[1] is None), (row, column)
             if spans[0]:
                 assert abs(spans[0][0] - spans[1][0]) <= 2 and abs(spans[0][1] - spans[1][1]) <= 2, (row, column, spans)
+
+
+def test_flags_enabled_and_selectable_without_a_python_override(qapp):
+    model = make_cached_model(2)
+    flags = model.flags(model.index(1, 2))
+    assert flags & Qt.ItemIsEnabled and flags & Qt.ItemIsSelectable and not flags & Qt.ItemIsEditable
+    assert "flags" not in KeyedTableModel.__dict__  # Qt asks per column on every selection check
+
+
+def test_refresh_cells_signals_one_column_and_reformats_its_rows(qapp):
+    model = make_cached_model(5)
+    assert model.data(model.index(1, 1)) == "200.00"
+    spy = Spy(model)
+    model.item(1).price = 201_00
+    model.item(2).price = 301_00
+    assert model.refresh_cells(["K1", "K2", "K4", "nope"], 1) == 2
+    assert sorted(spy.changed) == [(1, 2, 1, 1), (4, 4, 1, 1)]
+    assert model.data(model.index(1, 1)) == "201.00" and model.data(model.index(2, 1)) == "301.00"
