@@ -313,3 +313,16 @@ def test_refresh_cells_signals_one_column_and_reformats_its_rows(qapp):
     assert model.refresh_cells(["K1", "K2", "K4", "nope"], 1) == 2
     assert sorted(spy.changed) == [(1, 2, 1, 1), (4, 4, 1, 1)]
     assert model.data(model.index(1, 1)) == "201.00" and model.data(model.index(2, 1)) == "301.00"
+
+
+def test_cached_view_paints_its_own_background_below_the_rows(qtbot):
+    model = make_cached_model(2)
+    view = TradingTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(400, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.viewport().testAttribute(Qt.WA_OpaquePaintEvent)  # Qt paints nothing beneath
+    image = render(view)
+    assert image.pixelColor(200, 280) == view.palette().color(QPalette.Base)

@@ -44,6 +44,7 @@ class CachedCellDelegate(QStyledItemDelegate):
         """Read the view's palette and font (again after a theme change)."""
         palette = self.view.palette()
         self.text = palette.color(QPalette.Text)
+        self.base = palette.color(QPalette.Base)
         self.alternate = palette.color(QPalette.AlternateBase)
         self.highlight = palette.color(QPalette.Highlight)
         self.highlighted_text = palette.color(QPalette.HighlightedText)
@@ -150,6 +151,9 @@ class TradingTableView(QTableView):
         super().setModel(model)
         if getattr(model, "cache_cells", False):
             self.setItemDelegate(CachedCellDelegate(self, model))
+            # The cached painter fills every dirty pixel itself, so Qt need not paint the dock and
+            # the window beneath each dirty row first (with the style sheet, that cost as much).
+            self.viewport().setAttribute(Qt.WA_OpaquePaintEvent, True)
         self.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.current_row_changed.emit(current.row() if current.isValid() else -1))
         columns = getattr(model, "columns", None)
@@ -169,8 +173,13 @@ class TradingTableView(QTableView):
         """QTableView's paint loop for the cached-cell delegate, one Python call per row, not
         three per cell (paint, rowCount, columnCount). Rows and columns are found through the
         headers, so moved and hidden columns and scrolling behave as in QTableView."""
+        painter = QPainter(self.viewport())
+        base = delegate.base
+        for dirty in event.region():
+            painter.fillRect(dirty, base)
         rows = self.model().rowCount()
         if not rows:
+            painter.end()
             return
         header = self.horizontalHeader()
         columns = []
@@ -185,7 +194,6 @@ class TradingTableView(QTableView):
             selected.update(range(part.top(), part.bottom() + 1))
         alternating = self.alternatingRowColors()
         row_at, row_y, row_height = self.rowAt, self.rowViewportPosition, self.rowHeight
-        painter = QPainter(self.viewport())
         for dirty in event.region():
             left, right = dirty.left(), dirty.right()
             shown = [c for c in columns if c[1] <= right and c[1] + c[2] > left]
