@@ -210,6 +210,7 @@ class UiProbe(QObject):
         self._heartbeat.timeout.connect(self._beat)
         window.installEventFilter(self)
         watch_model.dataChanged.connect(self._rows_changed)
+        self._last_column = watch_model.columnCount() - 1
 
     # Our design: the session's batch slot is called through this timed wrapper (same thread).
     @Slot(object)
@@ -229,6 +230,8 @@ class UiProbe(QObject):
     def _rows_changed(self, top, bottom, _roles=()) -> None:
         if not (self.measuring and self._in_batch):
             return  # flash expiry repaints are not ticks arriving
+        if top.column() != 0 or bottom.column() != self._last_column:
+            return  # one cell (a flash ending, cleared with the batch) is not a tick arriving
         now = time.time()
         item, tick = self.model.item, self.market.tick
         for at in range(top.row(), bottom.row() + 1):
@@ -487,7 +490,8 @@ def details() -> str:
         "and the flash timer (the idle row is that floor). A thread that waits for the GIL or for a core is "
         f"not busy but is stalled. *Stall* is the gap between consecutive ticks of a {HEARTBEAT_MS} ms "
         "`Qt.PreciseTimer` heartbeat on the UI thread: what a key press would wait. *Tick-to-model latency* "
-        "is, for every market-watch row in each `dataChanged` the model emits while a tick batch is applied, "
+        "is, for every market-watch row in each whole-row `dataChanged` the model emits while a tick batch is "
+        "applied (a flash ending repaints the price cell alone and is not counted), "
         "`time.time()` then minus the producer's stamp on the tick the row now shows (ticks overwritten by "
         "newer ones before the UI saw them have no latency). The handler and repaint shares below time the "
         "batch slot (our design) or per-tick slot (naive) and the window's `UpdateRequest` (the whole "
