@@ -102,7 +102,7 @@ class NorenHttp:
         self.timeout = timeout
         self.read_retry_delays = tuple(read_retry_delays)
         self.limits = limits or RateLimits(RATE_LIMITS)
-        self._session = session or requests.Session()
+        self._session = session or _pooled_session()
         self._token: str | None = None
         self._lock = threading.Lock()
 
@@ -152,6 +152,16 @@ class NorenHttp:
         if not isinstance(reply, (dict, list)):
             raise unreadable(f"Flattrade {route}: HTTP {response.status_code}, unexpected reply {str(reply)[:120]!r}")
         return check_reply(reply, route, list_route=list_route)
+
+
+def _pooled_session() -> requests.Session:
+    """A session whose pool has room for every worker thread (requests keeps 10 by default), and
+    no transport-level retries: a PlaceOrder must leave the machine at most once."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
