@@ -421,6 +421,25 @@ async def sandbox_orders(kind: str, window, context, broker, clock: RequestClock
     return samples
 
 
+def retire_window(window) -> None:
+    """Close and delete a window now, timers included: the order entry's debounced charge estimate
+    must not fire into a later event loop (or none) after the bench is done with this terminal."""
+    from PySide6.QtCore import QEvent
+
+    window.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def settle(loop) -> None:
+    """Cancel what is still pending on ``loop`` (a charge estimate in flight) and let it unwind."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def measure_sandbox(loop, kind: str, count: int) -> SandboxSamples:
     """Start the sandbox, the terminal on its adapter and a main window; time ``count`` orders; stop all."""
     from terminal.app import create_broker, create_context, shutdown, start_session
@@ -450,8 +469,8 @@ def measure_sandbox(loop, kind: str, count: int) -> SandboxSamples:
             try:
                 return loop.run_until_complete(measure())
             finally:
+                retire_window(window)
                 shutdown(context)
-                window.close()
     finally:
         sandbox.stop()
 
@@ -507,13 +526,14 @@ def run(scale: Scale = FULL) -> list[dict]:
         try:
             hotkey, enter, hops, (parallel, sequential, problems), journal = loop.run_until_complete(measure())
         finally:
+            retire_window(window)
             context.session.stop()
             context.runner.shutdown()
-            window.close()
             context.orders.journal.close()
     try:
         sandboxes = {kind: measure_sandbox(loop, kind, scale.sandbox_orders) for kind in SANDBOX_PLACE_ROUTES}
     finally:
+        settle(loop)
         asyncio.set_event_loop(None)
         loop.close()
     hop_ref = "bare hop: spawn → pool-thread call"

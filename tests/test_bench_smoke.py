@@ -57,6 +57,28 @@ def test_orders_reach_the_broker_from_key_presses(qapp, fresh_loop):
     condor = next(r for r in rows if r["name"].startswith("iron condor") and r["name"].endswith("p50"))
     assert condor["value"] is not None and condor["reference_value"] is not None
     assert not condor["note"], condor["note"]  # every leg accepted
+    for label in ("Noren sandbox (Flattrade adapter)", "SmartAPI sandbox (Angel One adapter)"):
+        sandbox = by_name[f"Enter → first request bytes on the {label} socket, p50"]
+        assert sandbox["value"] is not None and sandbox["reference_value"] is not None, sandbox
+        assert not sandbox["note"], sandbox["note"]  # every order and reference accepted, and cancelled
+
+
+def test_the_request_clock_stamps_only_the_order_route():
+    import requests
+
+    from bench.bench_orders import RequestClock, start_sandbox
+
+    sandbox, info, clock = start_sandbox("smartapi")
+    try:
+        base = info["rest_url"]
+        requests.post(base + "/rest/secure/angelbroking/order/v1/getOrderBook", data=b"{}", timeout=10)
+        assert clock.count() == 0
+        reply = requests.post(base + clock.route, data=b'{"variety": "NORMAL"}', timeout=10)
+        assert reply.status_code == 200  # refused for its headers, but it reached the route
+        assert clock.count() == 1 and clock.arrivals[0].body == b'{"variety": "NORMAL"}'
+    finally:
+        sandbox.stop()
+    assert RequestClock("/PiConnectAPI/PlaceOrder").matches("/PiConnectAPI//PlaceOrder/?x=1")
 
 
 def test_memory_steps_report_resident_memory(qapp, fresh_loop):
