@@ -423,9 +423,11 @@ async def sandbox_orders(kind: str, window, context, broker, clock: RequestClock
 
 def retire_window(window) -> None:
     """Close and delete a window now, timers included: the order entry's debounced charge estimate
-    must not fire into a later event loop (or none) after the bench is done with this terminal."""
+    must not fire into a later event loop (or none) after the bench is done with this terminal.
+    Stop its session first: what the feed already posted is delivered while the window still lives."""
     from PySide6.QtCore import QEvent
 
+    QApplication.processEvents()
     window.close()
     window.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
@@ -469,8 +471,8 @@ def measure_sandbox(loop, kind: str, count: int) -> SandboxSamples:
             try:
                 return loop.run_until_complete(measure())
             finally:
-                retire_window(window)
                 shutdown(context)
+                retire_window(window)
     finally:
         sandbox.stop()
 
@@ -526,10 +528,10 @@ def run(scale: Scale = FULL) -> list[dict]:
         try:
             hotkey, enter, hops, (parallel, sequential, problems), journal = loop.run_until_complete(measure())
         finally:
-            retire_window(window)
             context.session.stop()
             context.runner.shutdown()
             context.orders.journal.close()
+            retire_window(window)
     try:
         sandboxes = {kind: measure_sandbox(loop, kind, scale.sandbox_orders) for kind in SANDBOX_PLACE_ROUTES}
     finally:
