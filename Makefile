@@ -10,8 +10,11 @@ STAMP   = $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/python -m terminal $(ARGS)
 
+# Two processes: the panel tests run apart from the broker and service tests, because a Qt
+# teardown race between them (under investigation) can crash one shared process.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/ui
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS) tests/ui
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

@@ -17,6 +17,15 @@ def isolated_home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+@pytest.fixture(autouse=True)
+def no_feed_outlives_its_test():
+    """A feed thread left running would deliver into the next test's deleted widgets."""
+    yield
+    from terminal.services.feed_worker import stop_all_workers
+
+    stop_all_workers()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def memory_keyring():
     import keyring

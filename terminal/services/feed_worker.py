@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,16 @@ class FeedBatch:
         return bool(self.ticks or self.orders or self.trades or self.bars)
 
 
+_workers: "weakref.WeakSet[FeedWorker]" = weakref.WeakSet()
+
+
+def stop_all_workers() -> None:
+    """Stop every feed worker still running (an embedding app or a test tearing down)."""
+    for worker in list(_workers):
+        if worker.isRunning():
+            worker.stop()
+
+
 class FeedWorker(QThread):
     batch_ready = Signal(object)  # FeedBatch
     feed_state_changed = Signal(str, str)  # FeedState value, message
@@ -46,6 +57,7 @@ class FeedWorker(QThread):
     def __init__(self, broker: Broker, interval_ms: int = 33, bar_builder=None, parent=None):
         super().__init__(parent)
         self.setObjectName(f"feed-{broker.name}")
+        _workers.add(self)
         self.broker = broker
         self.interval = interval_ms / 1000.0
         self._bar_builder = bar_builder  # turns ticks into forming 1-minute bars (charts)

@@ -84,10 +84,14 @@ class Notifier(QObject):
         self._tray = None
         self._tray_icon = tray_icon
         self._sound = None
-        portfolio.orders_changed.connect(lambda: self.on_orders(portfolio.orders(account)))
+        self._portfolio, self._account = portfolio, account
+        portfolio.orders_changed.connect(self._orders_changed)  # a bound slot: gone with this object
         if messages is not None:
             messages.message_added.connect(self.on_message)
         window.installEventFilter(self)  # keep toasts in the corner when the window resizes
+
+    def _orders_changed(self) -> None:
+        self.on_orders(self._portfolio.orders(self._account))
 
     def option(self, name: str):
         values = (self.settings.get("notifications", {}) or {}) if self.settings is not None else {}
