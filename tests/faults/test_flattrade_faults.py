@@ -275,10 +275,11 @@ def test_stalled_and_dropped_websockets_recover_and_miss_no_order_update(sandbox
         # The fill's update was never sent on the stalled link; the catch-up after reconnect brings it.
         wait_for(lambda: any(o.order_id == order_id and o.status is OrderStatus.COMPLETE for o in sink.orders))
 
-        # Random drops and stalls from the fault profile, until each kind has struck at least twice.
+        # Random drops and stalls from the fault profile, until each kind has struck at least twice
+        # and they cost four more connections (two faults can land on one link before it is rebuilt).
         sandbox.set_faults("ws_drop=0.03,ws_stall=0.03", seed=9)
-        wait_for(lambda: sandbox.faults.counts["ws_drop"] >= 2 and sandbox.faults.counts["ws_stall"] >= 2,
-                 timeout=30)
+        wait_for(lambda: sandbox.faults.counts["ws_drop"] >= 2 and sandbox.faults.counts["ws_stall"] >= 2
+                 and broker.feed.connections >= 6, timeout=30)
         sandbox.set_faults(None)
         last = wait_for(lambda: broker.feed.connected and broker.feed.connections, timeout=5)
         wait_for(lambda: sink.keys_on(broker.feed.connections) == set(keys))
