@@ -29,7 +29,6 @@ import re
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,6 +47,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from terminal.brokers.paper.broker import PaperBroker  # noqa: E402
 from terminal.domain import OrderRequest, OrderType, Product, Side  # noqa: E402
 from terminal.sim.exchange import SimulatedExchange  # noqa: E402
+from terminal.storage.memory_keyring import memory_keyring_installed  # noqa: E402
 
 RELIANCE = "NSE:2885"
 ROUND_TRIP_S = 0.020  # the modelled network round trip of one REST order call
@@ -268,49 +268,6 @@ class RequestClock:
             return len(self.arrivals)
 
 
-class BenchMemoryKeyring:
-    """Bench only: the sandboxes' test secrets (API secret, PIN, TOTP seed) kept in this process's
-    memory, so a bench run never writes to the machine's keyring."""
-
-    @staticmethod
-    def backend():
-        from keyring.backend import KeyringBackend
-        from keyring.errors import PasswordDeleteError
-
-        class Backend(KeyringBackend):
-            priority = 1
-
-            def __init__(self):
-                super().__init__()
-                self.store: dict[tuple[str, str], str] = {}
-
-            def get_password(self, service, username):
-                return self.store.get((service, username))
-
-            def set_password(self, service, username, password):
-                self.store[(service, username)] = password
-
-            def delete_password(self, service, username):
-                if (service, username) not in self.store:
-                    raise PasswordDeleteError(username)
-                del self.store[(service, username)]
-
-        return Backend()
-
-
-@contextmanager
-def bench_keyring():
-    """Install the in-memory keyring for the duration, then put the previous one back."""
-    import keyring
-
-    previous = keyring.get_keyring()
-    keyring.set_keyring(BenchMemoryKeyring.backend())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(previous)
-
-
 def free_port() -> int:
     import socket
 
@@ -452,7 +409,7 @@ def measure_sandbox(loop, kind: str, count: int) -> SandboxSamples:
 
     sandbox, info, clock = start_sandbox(kind)
     try:
-        with scratch_home() as home, bench_keyring():
+        with scratch_home() as home, memory_keyring_installed():
             broker = create_broker("flattrade" if kind == "noren" else "angelone", Settings(home / "s.json"),
                                    sandbox=info)
             broker.http.limits = RateLimits({})  # the client-side pacing too: its queueing is not latency

@@ -28,30 +28,12 @@ def no_feed_outlives_its_test():
 
 @pytest.fixture(autouse=True, scope="session")
 def memory_keyring():
+    """Secrets live in memory for the whole run: no test writes to the machine's keyring."""
     import keyring
-    from keyring.backend import KeyringBackend
 
-    class _Backend(KeyringBackend):
-        priority = 1
+    from terminal.storage.memory_keyring import MemoryKeyring
 
-        def __init__(self):
-            super().__init__()
-            self.store: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service, username):
-            return self.store.get((service, username))
-
-        def set_password(self, service, username, password):
-            self.store[(service, username)] = password
-
-        def delete_password(self, service, username):
-            from keyring.errors import PasswordDeleteError
-
-            if (service, username) not in self.store:
-                raise PasswordDeleteError(username)
-            del self.store[(service, username)]
-
-    backend = _Backend()
+    backend = MemoryKeyring()
     keyring.set_keyring(backend)
     return backend
 
