@@ -9,7 +9,9 @@ only if every slice was.
 
 A placed basket is kept as a named strategy group in ``settings["strategy_groups"]``:
 ``{name: [{"account", "instrument_key", "product", "quantity"}]}`` with signed units (bought
-positive). :func:`group_mtm` values a group from the positions and the last prices.
+positive). :func:`group_mtm` values a group from the positions and the last prices, and
+:func:`group_exit_requests` closes the group's own units (sent hedge first again by
+:func:`place_basket`: the shorts are bought back before their hedges are sold).
 """
 
 from __future__ import annotations
@@ -86,26 +88,28 @@ class BasketResult:
         return [leg for leg in self.legs if not leg.sent]
 
 
-async def place_basket(orders: OrderService, requests: Sequence[OrderRequest]) -> BasketResult:
+async def place_basket(orders: OrderService, requests: Sequence[OrderRequest], *,
+                       exit_only: bool = False) -> BasketResult:
     """Send the BUY legs together, then, if every one was accepted, the SELL legs together.
 
     Returns every leg's outcome; the SELL legs are ``not sent`` when a BUY failed. Never raises
-    for a refused leg: the result says what happened.
+    for a refused leg: the result says what happened. ``exit_only``: every leg closes a position
+    (the entry limits and the entry lock do not apply, as for a square-off).
     """
     if not requests:
         raise ValueError("a basket needs at least one leg")
     buys = [r for r in requests if r.side is Side.BUY]
     sells = [r for r in requests if r.side is not Side.BUY]
-    done = list(await _send_all(orders, buys))
+    done = list(await _send_all(orders, buys, exit_only))
     if all(leg.accepted for leg in done):
-        done += await _send_all(orders, sells)
+        done += await _send_all(orders, sells, exit_only)
     else:
         done += [LegOutcome(r) for r in sells]
     return BasketResult(tuple(done))
 
 
-async def _send_all(orders: OrderService, requests: list[OrderRequest]) -> list[LegOutcome]:
-    results = await asyncio.gather(*(orders.place(r) for r in requests))
+async def _send_all(orders: OrderService, requests: list[OrderRequest], exit_only: bool) -> list[LegOutcome]:
+    results = await asyncio.gather(*(orders.place(r, exit_only=exit_only) for r in requests))
     return [LegOutcome(r, tuple(outcomes), True) for r, outcomes in zip(requests, results)]
 
 
@@ -145,7 +149,7 @@ async def unwind(orders: OrderService, session, portfolio, result: BasketResult,
             closing.append(_closing_request(leg.request, filled, product_prices))
     if not closing:
         return Unwind(tuple(cancelled), None)
-    return Unwind(tuple(cancelled), await place_basket(orders, closing))
+    return Unwind(tuple(cancelled), await place_basket(orders, closing, exit_only=True))
 
 
 def _filled(order: Order | None) -> int:
@@ -172,6 +176,11 @@ class GroupLeg:
     instrument_key: InstrumentKey
     product: Product
     quantity: int
+
+    @property
+    def position_key(self) -> tuple[AccountId, InstrumentKey, Product]:
+        """The key of the position this leg adds to (``Position.key``)."""
+        return (self.account, self.instrument_key, self.product)
 
     def to_dict(self) -> dict:
         return {"account": self.account, "instrument_key": self.instrument_key, "product": self.product.value,
@@ -221,6 +230,16 @@ class StrategyGroups:
         """The group's legs; KeyError if there is no such group."""
         return [GroupLeg.from_dict(d) for d in self._all()[name]]
 
+    def all_legs(self) -> dict[str, list[GroupLeg]]:
+        """Every group's legs by name; a group whose stored legs are unreadable is left out."""
+        groups = {}
+        for name, stored in self._all().items():
+            try:
+                groups[name] = [GroupLeg.from_dict(d) for d in stored]
+            except (KeyError, TypeError, ValueError):
+                continue  # hand-edited settings: skip the group, keep the rest
+        return groups
+
     def save(self, name: str, legs: Sequence[GroupLeg]) -> None:
         name = name.strip()
         if not name:
@@ -249,34 +268,73 @@ class StrategyGroups:
         return name
 
 
+def claimants(groups: dict[str, Sequence[GroupLeg]]) -> dict[tuple, set[str]]:
+    """Position key -> the names of the groups with a leg in that position."""
+    claims: dict[tuple, set[str]] = {}
+    for name, legs in groups.items():
+        for leg in legs:
+            claims.setdefault(leg.position_key, set()).add(name)
+    return claims
+
+
 def group_mtm(legs: Sequence[GroupLeg], positions: Sequence[Position],
-              ltp: Callable[[InstrumentKey], int | None]) -> int:
+              ltp: Callable[[InstrumentKey], int | None],
+              shared: Callable[[GroupLeg], bool] = lambda leg: False) -> int:
     """The group's mark-to-market, paise.
 
-    Per leg: when the group is the whole position (same net quantity) the position's realised
-    plus unrealised P&L; otherwise (another strategy shares the instrument) the group's own
-    units marked from the position's average price. Legs with no position count zero; with no
-    last price the average is used (no made-up MTM).
+    Per leg: when the group is the whole position (same net quantity), or the position is flat
+    and no other group claims it (``shared(leg)`` is False), the position's realised plus
+    unrealised P&L, so a strategy that was exited keeps its booked P&L. Otherwise (another
+    strategy or a manual trade shares the instrument) the group's own units marked from the
+    position's average price. Legs with no position count zero; with no last price the average
+    is used (no made-up MTM).
     """
     by_key = {p.key: p for p in positions}
     total = 0
     for leg in legs:
-        position = by_key.get((leg.account, leg.instrument_key, leg.product))
+        position = by_key.get(leg.position_key)
         if position is None:
             continue
         price = ltp(leg.instrument_key)
         price = position.average_price if price is None else price
-        if position.net_quantity == leg.quantity:
+        if position.net_quantity == leg.quantity or (position.net_quantity == 0 and not shared(leg)):
             total += position.total_pnl(price)
         elif position.net_quantity and (position.net_quantity > 0) == (leg.quantity > 0):
             total += (price - position.average_price) * leg.quantity * position.multiplier
     return total
 
 
+def open_units(leg: GroupLeg, position: Position | None) -> int:
+    """The group's units of this leg still open: signed like the leg, never more than the position holds."""
+    if position is None or not position.net_quantity or (position.net_quantity > 0) != (leg.quantity > 0):
+        return 0
+    units = min(abs(leg.quantity), abs(position.net_quantity))
+    return units if leg.quantity > 0 else -units
+
+
+def group_exit_requests(legs: Sequence[GroupLeg], positions: Sequence[Position]) -> list[OrderRequest]:
+    """MARKET orders closing what is still open of the group's own units (sliced later by the service).
+
+    A leg whose position went flat or turned the other way (closed by hand) gets no order: an exit
+    never opens a new position.
+    """
+    by_key = {p.key: p for p in positions}
+    requests = []
+    for leg in legs:
+        units = open_units(leg, by_key.get(leg.position_key))
+        if units:
+            requests.append(OrderRequest(account=leg.account, instrument_key=leg.instrument_key,
+                                         side=Side.SELL if units > 0 else Side.BUY, quantity=abs(units),
+                                         order_type=OrderType.MARKET, product=leg.product))
+    return requests
+
+
 def strategy_group_mtm(context, name: str) -> int:
     """A saved group's MTM (paise) from the context's positions and last prices; KeyError if unknown."""
-    legs = StrategyGroups(context.settings).legs(name)
-    return group_mtm(legs, context.portfolio.positions(), context.market.ltp)
+    groups = StrategyGroups(context.settings)
+    legs, claims = groups.legs(name), claimants(groups.all_legs())
+    return group_mtm(legs, context.portfolio.positions(), context.market.ltp,
+                     shared=lambda leg: len(claims.get(leg.position_key, ())) > 1)
 
 
 def describe(result: BasketResult, name_of: Callable[[InstrumentKey], str]) -> list[str]:

@@ -31,6 +31,7 @@ class PanelRequests(QObject):
     depth_requested = Signal(str)  # instrument key
     chart_requested = Signal(str)  # instrument key
     instrument_selected = Signal(str)  # the instrument the trader is looking at (market watch row)
+    strategy_groups_changed = Signal()  # a strategy group was saved or forgotten (settings["strategy_groups"])
 
 
 @dataclass

@@ -14,7 +14,7 @@ from terminal.domain import OrderRequest, OrderType, Position, Product, Side
 from terminal.domain.catalog import InstrumentCatalog
 from terminal.services.background import BackgroundRunner
 from terminal.services.basket import (
-    GroupLeg, StrategyGroups, accepted_units, group_legs, group_mtm, place_basket,
+    GroupLeg, StrategyGroups, accepted_units, claimants, group_exit_requests, group_legs, group_mtm, place_basket,
 )
 from terminal.services.market_store import MarketStore
 from terminal.services.messages import MessageLog
@@ -139,6 +139,35 @@ def test_group_mtm_from_positions_and_last_prices():
     closed = [GroupLeg(acct, "NFO:3", Product.NRML, 0)]
     assert group_mtm(closed, positions, ltp) == -3_00  # flat: what was booked
 
+
+
+def test_an_exited_group_keeps_its_booked_pnl_unless_another_group_shares_the_position():
+    acct = "paper:SIM001"
+    flat = [Position(acct, "NFO:1", "A", Product.NRML, net_quantity=0, realised_pnl=7_00)]
+    leg = GroupLeg(acct, "NFO:1", Product.NRML, -65)
+    assert group_mtm([leg], flat, {}.get) == 7_00
+    claims = claimants({"condor": [leg], "straddle": [GroupLeg(acct, "NFO:1", Product.NRML, -65)]})
+    assert claims == {(acct, "NFO:1", Product.NRML): {"condor", "straddle"}}
+    shared = lambda g: len(claims[g.position_key]) > 1  # noqa: E731
+    assert group_mtm([leg], flat, {}.get, shared=shared) == 0  # whose booked P&L is it? nobody claims it alone
+
+
+def test_exiting_a_group_closes_only_its_own_open_units():
+    acct = "paper:SIM001"
+    positions = [
+        Position(acct, "NFO:1", "A", Product.NRML, net_quantity=130, average_price=10_00),  # shared with a manual buy
+        Position(acct, "NFO:2", "B", Product.NRML, net_quantity=-30, average_price=20_00),  # partly closed by hand
+        Position(acct, "NFO:3", "C", Product.NRML, net_quantity=0),  # closed by hand
+        Position(acct, "NFO:4", "D", Product.NRML, net_quantity=65, average_price=5_00),  # turned the other way
+    ]
+    legs = [GroupLeg(acct, "NFO:1", Product.NRML, 65), GroupLeg(acct, "NFO:2", Product.NRML, -65),
+            GroupLeg(acct, "NFO:3", Product.NRML, -65), GroupLeg(acct, "NFO:4", Product.NRML, -65),
+            GroupLeg(acct, "NFO:5", Product.NRML, 65)]  # no position at all
+    requests = group_exit_requests(legs, positions)
+    assert [(r.instrument_key, r.side, r.quantity, r.order_type, r.product) for r in requests] == [
+        ("NFO:1", Side.SELL, 65, OrderType.MARKET, Product.NRML),
+        ("NFO:2", Side.BUY, 30, OrderType.MARKET, Product.NRML),
+    ]
 
 def test_strategy_groups_persist_in_the_settings(tmp_path):
     settings = Settings(tmp_path / "settings.json")

@@ -220,3 +220,67 @@ def test_builder_screenshot(builder_for, dark_theme, shots, qtbot):
     panel.resize(1300, 520)
     qtbot.wait(10)
     assert panel.grab().save(str(shots / "strategy_builder.png"))
+
+
+def test_a_placed_condor_is_one_strategy_group_in_positions(builder_for, run_async, qtbot):
+    from PySide6.QtCore import Qt
+
+    from terminal.ui.panels.positions import PositionsPanel
+
+    broker = RecordingBroker(seed=3)
+    ctx, builder = builder_for(broker)
+    positions = PositionsPanel(ctx)
+    qtbot.addWidget(positions)
+    positions.show()
+    assert not positions.strategies.isVisibleTo(positions)  # no group yet: no strategies list
+    builder.template_box.setCurrentText("Iron condor")
+    assert builder.build_from_template()
+    assert run_async(builder.place_basket("NIFTY condor")).complete
+    run_async(ctx.session.refresh_portfolio())
+
+    assert positions.strategies.isVisibleTo(positions)
+    assert [g.name for g in positions.strategy_model.rows()] == ["NIFTY condor"]
+    group = positions.strategy_model.item(0)
+    assert group.open_legs == 4
+    assert positions.strategy_model.cells(0)[1].text == "4 open of 4"
+    strategy_column = [c.header for c in positions.model.columns].index("Strategy")
+    legs = {leg.instrument_key for leg in group.legs}
+    for row, position in enumerate(positions.model.rows()):
+        in_group = position.instrument_key in legs
+        assert (positions.model.cells(row)[strategy_column].text == "NIFTY condor") == in_group
+    assert positions.strategy_mtm(group) == strategy_group_mtm(ctx, "NIFTY condor")
+
+    # The group's MTM moves with the market.
+    before = positions.strategy_model.cells(0)[2].text
+    for _ in range(40):
+        broker.exchange.step(keys=sorted(legs))
+        ctx.market.apply_ticks({t.key: t for t in broker.quotes(sorted(legs))})
+        if positions.strategy_model.cells(0)[2].text != before:
+            break
+    assert positions.strategy_model.cells(0)[2].text != before
+    assert positions.strategy_mtm(group) == strategy_group_mtm(ctx, "NIFTY condor")
+
+    # Exit from the keyboard: the two shorts are bought back before the two wings are sold.
+    positions.confirm = lambda title, text: True
+    ctx.settings.set("confirm", {"square_off": True})
+    sent_before = len(broker.calls)
+    positions.strategy_table.setFocus()
+    positions.strategy_table.select_row(0)
+    qtbot.keyClick(positions.strategy_table, Qt.Key_Delete)
+    qtbot.waitUntil(lambda: positions.last_task is not None and positions.last_task.done(), timeout=10_000)
+    exits = [c for c in broker.calls[sent_before:] if c[0] in ("start", "accepted")]
+    starts = [c[1] for c in exits if c[0] == "start"]
+    assert sorted(starts) == sorted([Side.BUY, Side.BUY, Side.SELL, Side.SELL])
+    first_sell = next(i for i, c in enumerate(exits) if c[0] == "start" and c[1] is Side.SELL)
+    assert sum(1 for c in exits[:first_sell] if c[0] == "accepted" and c[1] is Side.BUY) == 2
+    run_async(ctx.session.refresh_portfolio())
+    group = positions.strategy_model.item(0)
+    assert group.open_legs == 0 and positions.strategy_model.cells(0)[1].text == "0 open of 4"
+    booked = sum(p.realised_pnl for p in ctx.portfolio.positions() if p.instrument_key in legs)
+    assert positions.strategy_mtm(group) == booked  # an exited strategy keeps its booked P&L
+
+    # Forgetting the group removes it from the list (and from the settings), positions stay.
+    positions.strategy_table.select_row(0)
+    positions.forget_strategy_button.click()
+    assert not len(positions.strategy_model) and "NIFTY condor" not in StrategyGroups(ctx.settings).names()
+    assert not positions.strategies.isVisibleTo(positions)

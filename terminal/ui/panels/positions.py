@@ -1,15 +1,25 @@
-"""Positions with live MTM: only the rows of instruments that ticked are recomputed."""
+"""Positions with live MTM, and the strategy groups (placed baskets) with their combined MTM.
+
+Only the rows of instruments that ticked are recomputed. A strategy group is the set of legs a
+basket placed (``services.basket``); its row shows the legs still open and the group's MTM, and
+exiting it closes only the group's own units, hedge first (shorts bought back before the longs
+that protect them are sold).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from terminal.domain import InstrumentKey, Position
 from terminal.services.background import spawn
+from terminal.services.basket import (
+    GroupLeg, StrategyGroups, claimants, describe, group_exit_requests, group_mtm, open_units, place_basket,
+)
 from terminal.ui import theme
 from terminal.ui.context import TerminalContext
 from terminal.ui.widgets.confirm import ask_yes_no
@@ -21,6 +31,15 @@ from terminal.ui.widgets.table_view import TradingTableView
 
 def average(value_paise: int, quantity: int) -> int | None:
     return round(value_paise / quantity) if quantity else None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRow:
+    """A strategy group as the panel shows it: its name, its legs, and how many are still open."""
+
+    name: str
+    legs: tuple[GroupLeg, ...]
+    open_legs: int
 
 
 class PositionsPanel(QWidget):
@@ -35,6 +54,10 @@ class PositionsPanel(QWidget):
         self.last_task: asyncio.Task | None = None
         self._rows_of: dict[InstrumentKey, list] = {}  # instrument key -> position keys
         self._subscribed: set[InstrumentKey] = set()
+        self.groups = StrategyGroups(context.settings)
+        self._claims: dict[tuple, set[str]] = {}  # position key -> names of the groups in it
+        self._positions: list[Position] = []
+        self._groups_of: dict[InstrumentKey, set[str]] = {}  # instrument key -> group names
 
         self.model = KeyedTableModel(self._columns(), key_of=lambda p: p.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
@@ -53,16 +76,55 @@ class PositionsPanel(QWidget):
         bar.addWidget(self.square_off_all_button)
         bar.addStretch(1)
         bar.addWidget(self.total_label)
+        self.strategies = self._build_strategies()
+        splitter = QSplitter(Qt.Vertical, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.strategies)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
-        layout.addWidget(self.table)
+        layout.addWidget(splitter)
 
         context.portfolio.positions_changed.connect(self.refresh)
+        context.requests.strategy_groups_changed.connect(self.refresh)
         self.market.ticks_updated.connect(self._on_ticks)
         self.refresh()
         self.table.fit_columns()
+        self.strategy_table.fit_columns()
+
+    def _build_strategies(self) -> QWidget:
+        box = QWidget(self)
+        self.strategy_model = KeyedTableModel(self._strategy_columns(), key_of=lambda g: g.name, parent=self)
+        self.strategy_table = TradingTableView(box)
+        self.strategy_table.setObjectName("strategy_groups")
+        self.strategy_table.setModel(self.strategy_model)
+        self.strategy_table.installEventFilter(self)
+        self.exit_strategy_button = QPushButton("Exit strategy", box)
+        self.exit_strategy_button.setToolTip("Close the selected strategy's own open legs at market, "
+                                             "buying back shorts before selling their hedges")
+        self.exit_strategy_button.clicked.connect(self.exit_selected_strategy)
+        self.forget_strategy_button = QPushButton("Forget", box)
+        self.forget_strategy_button.setToolTip("Remove the strategy group from this list (positions stay as they are)")
+        self.forget_strategy_button.clicked.connect(self.forget_selected_strategy)
+        self.strategy_total_label = QLabel(box)
+        self.strategy_total_label.setTextFormat(Qt.RichText)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(QLabel("<b>Strategies</b>", box))
+        bar.addWidget(self.exit_strategy_button)
+        bar.addWidget(self.forget_strategy_button)
+        bar.addStretch(1)
+        bar.addWidget(self.strategy_total_label)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.strategy_table)
+        return box
 
     def _ltp(self, position: Position) -> int:
         """The last price, or the average when no quote has arrived yet (no fake MTM)."""
@@ -76,6 +138,7 @@ class PositionsPanel(QWidget):
     def _columns(self) -> list[Column]:
         return [
             Column("Symbol", lambda p: p.trading_symbol, width=150),
+            Column("Strategy", lambda p: ", ".join(sorted(self._claims.get(p.key, ()))), width=110),
             Column("Product", lambda p: p.product.value, width=56),
             quantity_column("Net Qty", lambda p: p.net_quantity, colour=sign_colour, width=70),
             price_column("Avg", lambda p: p.average_price, width=80),
@@ -89,11 +152,21 @@ class PositionsPanel(QWidget):
             price_column("Sell Avg", lambda p: average(p.day_sell_value, p.day_sell_quantity), width=80),
         ]
 
+    def _strategy_columns(self) -> list[Column]:
+        return [
+            Column("Strategy", lambda g: g.name, width=150),
+            Column("Legs", lambda g: f"{g.open_legs} open of {len(g.legs)}", width=90),
+            signed_price_column("MTM", self.strategy_mtm, width=96),
+        ]
+
     # --- rows -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         positions = self.context.portfolio.positions(self.context.account)
         positions.sort(key=lambda p: (not p.is_open, p.trading_symbol, p.product.value))
+        self._positions = positions
+        self._refresh_strategies()
         self.table.show_rows(positions)
+        self.model.refresh_all()  # the Strategy column may change without the position changing
         rows_of = defaultdict(list)
         for position in positions:
             rows_of[position.instrument_key].append(position.key)
@@ -101,6 +174,28 @@ class PositionsPanel(QWidget):
         self._resubscribe(set(rows_of))
         self._update_total()
         self.square_off_all_button.setEnabled(any(p.is_open for p in positions))
+
+    def _refresh_strategies(self) -> None:
+        """The current account's strategy groups, with the legs still open."""
+        account = self.context.account
+        groups = {name: legs for name, legs in self.groups.all_legs().items()
+                  if legs and all(leg.account == account for leg in legs)}
+        self._claims = claimants(groups)
+        by_key = {p.key: p for p in self._positions}
+        rows = [StrategyRow(name, tuple(legs), sum(1 for leg in legs if open_units(leg, by_key.get(leg.position_key))))
+                for name, legs in sorted(groups.items())]
+        self._groups_of = defaultdict(set)
+        for row in rows:
+            for leg in row.legs:
+                self._groups_of[leg.instrument_key].add(row.name)
+        self.strategy_table.show_rows(rows)
+        self.strategies.setVisible(bool(rows))
+        self._update_strategy_buttons()
+
+    def strategy_mtm(self, row: StrategyRow) -> int:
+        """The group's combined MTM, paise (``services.basket.group_mtm``)."""
+        return group_mtm(row.legs, self._positions, self.market.ltp,
+                         shared=lambda leg: len(self._claims.get(leg.position_key, ())) > 1)
 
     def _resubscribe(self, keys: set[InstrumentKey]) -> None:
         added, removed = keys - self._subscribed, self._subscribed - keys
@@ -115,6 +210,9 @@ class PositionsPanel(QWidget):
         if not touched:
             return
         self.model.refresh_keys(k for key in touched for k in self._rows_of[key])
+        groups = {name for key in touched for name in self._groups_of.get(key, ())}
+        if groups:
+            self.strategy_model.refresh_keys(groups)
         self._update_total()
 
     def total_mtm(self) -> int:
@@ -126,6 +224,11 @@ class PositionsPanel(QWidget):
         open_count = sum(1 for p in self.model.rows() if p.is_open)
         self.total_label.setText(f"Open {open_count}   Total MTM "
                                  f"<b style='color:{colour}'>{format_rupees(total, signed=True)}</b>")
+        if len(self.strategy_model):
+            in_groups = sum(self.strategy_mtm(g) for g in self.strategy_model.rows())
+            colour = sign_colour(in_groups) or theme.current().text
+            self.strategy_total_label.setText(f"In strategies <b style='color:{colour}'>"
+                                              f"{format_rupees(in_groups, signed=True)}</b>")
 
     # --- selection and actions ------------------------------------------------------------------
     def selected_position(self) -> Position | None:
@@ -140,6 +243,66 @@ class PositionsPanel(QWidget):
         self.table.setFocus(Qt.ShortcutFocusReason)
         if self.table.current_row() < 0 and len(self.model):
             self.table.select_row(0)
+
+    def selected_strategy(self) -> StrategyRow | None:
+        row = self.strategy_table.current_row()
+        return self.strategy_model.item(row) if row >= 0 else None
+
+    def _update_strategy_buttons(self) -> None:
+        rows = self.strategy_model.rows()
+        self.exit_strategy_button.setEnabled(any(g.open_legs for g in rows))
+        self.forget_strategy_button.setEnabled(bool(rows))
+
+    def _chosen_strategy(self) -> StrategyRow | None:
+        """The selected group, or the only one there is."""
+        chosen = self.selected_strategy()
+        if chosen is None and len(self.strategy_model) == 1:
+            chosen = self.strategy_model.item(0)
+        return chosen
+
+    def exit_selected_strategy(self) -> None:
+        group = self._chosen_strategy()
+        if group is None:
+            self.context.messages.info("Select a strategy to exit.")
+            return
+        requests = group_exit_requests(group.legs, self._positions)
+        if not requests:
+            self.context.messages.info(f"Strategy '{group.name}' has no open legs to exit.")
+            return
+        lines = "\n".join(f"{r.side.value} {r.quantity} {self._symbol(r.instrument_key)}" for r in requests)
+        if self._confirm("Exit strategy", f"Exit strategy '{group.name}' at market, shorts bought back first?"
+                                          f"\n\n{lines}"):
+            self.last_task = spawn(self.exit_strategy(group.name))
+
+    async def exit_strategy(self, name: str):
+        """Close the group's own open units at market, hedge first; returns the BasketResult (None if nothing)."""
+        group = self.strategy_model.get(name)
+        requests = group_exit_requests(group.legs, self._positions) if group else []
+        if not requests:
+            return None
+        result = await place_basket(self.context.orders, requests, exit_only=True)
+        if result.complete:
+            self.context.messages.info(f"Strategy '{name}' exited: {len(result.legs)} closing orders placed.")
+        else:
+            self.context.messages.error(f"Strategy '{name}' exit stopped part way: "
+                                        + "; ".join(describe(result, self._symbol)),
+                                        "Check the order book; close what is left from the positions table.")
+        return result
+
+    def forget_selected_strategy(self) -> None:
+        group = self._chosen_strategy()
+        if group is None:
+            return
+        if group.open_legs and not self.confirm(
+                "Forget strategy", f"Strategy '{group.name}' still has {group.open_legs} open leg(s). Forget it? "
+                                   "The positions stay open."):
+            return
+        self.groups.remove(group.name)
+        self.context.requests.strategy_groups_changed.emit()
+
+    def _symbol(self, key: InstrumentKey) -> str:
+        instrument = self.market.instrument(key)
+        return instrument.trading_symbol if instrument else key
 
     def square_off_selected(self) -> None:
         position = self.selected_position()
@@ -166,7 +329,11 @@ class PositionsPanel(QWidget):
         return ask_yes_no(self, title, text)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.table and event.type() == QEvent.KeyPress and event.key() == Qt.Key_Delete:
-            self.square_off_selected()
-            return True
+        if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Delete:
+            if watched is self.table:
+                self.square_off_selected()
+                return True
+            if watched is self.strategy_table:
+                self.exit_selected_strategy()
+                return True
         return super().eventFilter(watched, event)

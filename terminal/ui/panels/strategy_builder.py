@@ -488,6 +488,7 @@ class StrategyBuilderPanel(QWidget):
             self.placed = True
             group = self.groups.unique_name(name)
             self.groups.save(group, group_legs(result, self.market.instrument))
+            self.context.requests.strategy_groups_changed.emit()
             self.status_label.setText(f"<span style='color:{theme.current().positive}'>Placed {len(result.legs)} "
                                       f"legs; saved as strategy group <b>{group}</b>.</span>")
             self.context.messages.info(f"Basket placed hedge first: {len(result.legs)} legs, group '{group}'.")
