@@ -22,6 +22,17 @@ def to_rupees(paise: int) -> Decimal:
     return Decimal(paise) / PAISE_PER_RUPEE
 
 
+def rupees_text(paise: int) -> str:
+    """Paise as plain rupee text, two decimals, no grouping, no symbol: 10235 -> '102.35', -5 -> '-0.05'.
+
+    Both brokers' REST APIs take prices this way (Noren ``"prc":"102.35"``, SmartAPI
+    ``"price":"105.50"``). Exact integer arithmetic, so no float ever rounds a price on the wire.
+    """
+    sign = "-" if paise < 0 else ""
+    rupees, frac = divmod(abs(int(paise)), PAISE_PER_RUPEE)
+    return f"{sign}{rupees}.{frac:02d}"
+
+
 def format_price(paise: int | None) -> str:
     """Paise as rupees with two decimals and Indian grouping: 1234567 -> '12,345.67'."""
     if paise is None:

@@ -18,7 +18,7 @@ from terminal.domain import (
     OrderRequest, OrderStatus, OrderType, Position, Product, Side, Tick, Trade, Validity, instrument_key,
 )
 from terminal.brokers.base import BrokerError
-from terminal.domain.money import to_paise
+from terminal.domain.money import rupees_text, to_paise
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,8 @@ def _positive(value: int, field: str) -> int:
     return value
 
 
-def rupees(paise_value: int) -> str:
-    """Paise to the wire's rupee text: 10550 -> "105.50"."""
-    sign = "-" if paise_value < 0 else ""
-    whole, frac = divmod(abs(int(paise_value)), 100)
-    return f"{sign}{whole}.{frac:02d}"
+# Paise to SmartAPI's rupee text with two decimals: 10550 -> "105.50" ("price", "triggerprice").
+rupees = rupees_text
 
 
 def ist_time(text: str | None) -> float:

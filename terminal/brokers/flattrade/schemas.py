@@ -23,7 +23,7 @@ from terminal.domain import (
     Candle, DepthLevel, Exchange, Funds, Holding, Order, OrderStatus, OrderType, Position, Product, Side, Tick,
     Trade, Validity,
 )
-from terminal.domain.money import to_paise
+from terminal.domain.money import rupees_text, to_paise
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -127,11 +127,8 @@ def epoch(row: dict, name: str) -> int:
     return value
 
 
-def wire_price(amount_paise: int) -> str:
-    """Paise to the wire's rupee text with two decimals: 10235 -> '102.35'."""
-    sign = "-" if amount_paise < 0 else ""
-    rupees, frac = divmod(abs(int(amount_paise)), 100)
-    return f"{sign}{rupees}.{frac:02d}"
+# Paise to Noren's rupee text with two decimals: 10235 -> "102.35" ("prc", "trgprc", GTT "d").
+wire_price = rupees_text
 
 
 def parse_time(value: str) -> float:
