@@ -284,14 +284,14 @@ def start_sandbox(kind: str):
         from terminal.sim.servers.noren import NorenSandbox
 
         sandbox = NorenSandbox(redirect_port=free_port(), step_interval=0.05, seed=5, rate_limits=False)
-        clock.instrument(sandbox._http)  # the sandbox keeps its HTTP server private; no hook for this yet
+        clock.instrument(sandbox.http_server)  # before start(): no client has connected yet
         sandbox.start()
         return sandbox, sandbox.info(), clock
     from terminal.sim.servers.smartapi import SmartApiSandbox
 
     sandbox = SmartApiSandbox(seed=5, enforce_rate_limits=False)
     info = sandbox.start()
-    clock.instrument(sandbox._http)  # no client has connected yet: the terminal is built after this
+    clock.instrument(sandbox.http_server)  # no client has connected yet: the terminal is built after this
     return sandbox, info, clock
 
 

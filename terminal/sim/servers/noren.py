@@ -190,6 +190,12 @@ class NorenSandbox:
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
+    def http_server(self) -> ThreadingHTTPServer:
+        """The REST server, made with the sandbox: a bench or test may swap in a subclass of its
+        ``RequestHandlerClass`` (to note when requests arrive) before any client connects."""
+        return self._http
+
+    @property
     def port(self) -> int:
         return self._http.server_address[1]
 

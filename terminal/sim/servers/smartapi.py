@@ -179,6 +179,15 @@ class SmartApiSandbox:
             thread.join(timeout=5)
 
     @property
+    def http_server(self) -> ThreadingHTTPServer:
+        """The REST server, made by ``start()``: a bench or test may swap in a subclass of its
+        ``RequestHandlerClass`` (to note when requests arrive) before any client connects."""
+        server = getattr(self, "_http", None)
+        if server is None:
+            raise RuntimeError("the SmartAPI sandbox makes its REST server in start(); call that first")
+        return server
+
+    @property
     def info(self) -> dict:
         rest = f"http://{self.host}:{self.port}"
         ws = f"ws://{self.host}:{self.ws_port}"
