@@ -8,6 +8,11 @@ What it serves (all on 127.0.0.1 unless told otherwise):
 - ``POST /PiConnectAPI/<Route>`` ``jData=<json>&jKey=<token>``: UserDetails, PlaceOrder, ModifyOrder,
   CancelOrder, OrderBook, SingleOrdHist, TradeBook, PositionBook, Holdings, Limits, SearchScrip,
   GetSecurityInfo, GetQuotes, TPSeries, EODChartData, GetOptionChain, Logout.
+- ``POST /PiConnectAPI/<Route>`` GTT and OCO rules, served by ``noren_gtt.GttBook``: PlaceGTTOrder,
+  ModifyGTTOrder, CancelGTTOrder, GetPendingGTTOrder, GetEnabledGTTs, PlaceOCOOrder, ModifyOCOOrder,
+  CancelOCOOrder. A watcher fires a rule's order at the simulated exchange when the LTP crosses its
+  trigger (``LTP_A_O``/``LTP_B_O``; an OCO ``LMT_BOS_O`` fires one leg and drops the other). Their
+  reply shapes and the firing rules are in ``noren_gtt``'s docstring.
 - ``GET  /scripmaster/<file>.csv`` the scrip master in Flattrade's layout.
 - websocket v2 on ``/PiConnectWSAPI/`` (``t:"a"``/``accesstoken`` -> ``ak``; a v1 frame there is
   refused) and the legacy v1 handshake on ``/PiConnectWSTp/`` (``t:"c"``/``susertoken`` -> ``ck``)
@@ -16,7 +21,7 @@ What it serves (all on 127.0.0.1 unless told otherwise):
 Envelopes, string values, error texts and the order life (PENDING/NewAck -> PENDING/PendingNew
 -> OPEN/New -> Fill ... -> COMPLETE) follow the protocol notes. Flattrade's API rules are kept:
 MKT/SL-MKT are refused, ``amo`` other than "Yes" is refused ("Invalid AMO"), order routes take 10
-per second and 40 per minute per user, other routes 40 per second.
+per second and 40 per minute per user, other routes (the GTT/OCO routes among them) 40 per second.
 
 Tokens are derived from the secret, user and IST date, so a restarted sandbox still accepts the
 token it issued earlier today (the terminal's reconnect can be tried by restarting it).
