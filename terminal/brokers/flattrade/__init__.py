@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from terminal.brokers.flattrade.broker import FlattradeBroker
 from terminal.brokers.flattrade.config import FlattradeConfig
+from terminal.brokers.flattrade.gtt import OcoRule
 from terminal.storage import secrets
 
-__all__ = ["FlattradeBroker", "FlattradeConfig", "create_broker", "sandbox_config", "store_sandbox_secrets"]
+__all__ = ["FlattradeBroker", "FlattradeConfig", "OcoRule", "create_broker", "sandbox_config", "store_sandbox_secrets"]
 
 
 def create_broker(config: dict, **kwargs) -> FlattradeBroker:
