@@ -21,7 +21,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF  # noqa: E402
 from PySide6.QtGui import QImage, QPainter, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from terminal.analytics.candles import IST_OFFSET_SECONDS, CandleSeries  # noqa: E402
+from bench.common import minute_bars  # noqa: E402
 
 BARS = 1_000_000
 REFERENCE_BARS = 100_000
@@ -29,20 +29,6 @@ SIZE = (1600, 900)
 REPEATS = 15
 TARGET_REPAINT_MS = 5.0
 TARGET_LOAD_S = 1.0
-
-
-def synthetic_minutes(n: int, seed: int = 11) -> CandleSeries:
-    """n random-walk 1-minute bars, 375 a weekday from 09:15 IST."""
-    rng = np.random.default_rng(seed)
-    day0 = 1_262_563_200 - IST_OFFSET_SECONDS + (9 * 60 + 15) * 60  # Mon 2010-01-04 09:15 IST
-    i = np.arange(n)
-    d = i // 375
-    start = day0 + (d + (d // 5) * 2) * 86_400 + (i % 375) * 60
-    close = np.maximum(2_200_000 + np.cumsum(rng.normal(0, 300, n)), 10_000).astype(np.int64) // 5 * 5
-    open_ = np.r_[close[0], close[:-1]]
-    high = np.maximum(open_, close) + rng.integers(0, 40, n) * 5
-    low = np.maximum(np.minimum(open_, close) - rng.integers(0, 40, n) * 5, 5)
-    return CandleSeries.from_arrays(start, open_, high, low, close, rng.integers(1, 200, n) * 75)
 
 
 class CandlestickItem(pg.GraphicsObject):
@@ -143,7 +129,7 @@ def run() -> list[dict]:
 
     theme.apply_theme(app, "dark")
     results: list[dict] = []
-    minutes = synthetic_minutes(BARS)
+    minutes = minute_bars(BARS, seed=11)
     instrument = Instrument(Exchange.NFO, "1", "NIFTYFUT", InstrumentKind.FUTURE, lot_size=75)
     panel = ChartPanel(instrument, 1, indicators=[EMA(20), VWAP()])
     panel.resize(*SIZE)
@@ -186,7 +172,7 @@ def run() -> list[dict]:
                             "target", TARGET_REPAINT_MS))
 
     # the reference: pyqtgraph's recipe at 100,000 bars, same window size, all bars in view
-    s = synthetic_minutes(REFERENCE_BARS)
+    s = minute_bars(REFERENCE_BARS, seed=11)
     data = np.column_stack([np.arange(REFERENCE_BARS), s.open / 100, s.close / 100, s.low / 100, s.high / 100])
     plot = pg.PlotWidget()
     plot.resize(*SIZE)

@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fmt, offscreen, row, rss_mib, scratch_home  # noqa: E402
+from bench.common import fmt, minute_bars, offscreen, row, rss_mib, scratch_home  # noqa: E402
 
 offscreen()
 
@@ -36,24 +36,6 @@ class Scale:
 
 FULL = Scale()
 SMOKE = Scale(subscriptions=50, bars=20_000, feed_seconds=0.3)
-
-
-def minute_bars(n: int, seed: int = 5):
-    """``n`` random-walk one-minute bars, 375 a weekday from 09:15 IST, prices in paise."""
-    import numpy as np
-
-    from terminal.analytics.candles import IST_OFFSET_SECONDS, CandleSeries
-
-    rng = np.random.default_rng(seed)
-    day0 = 1_262_563_200 - IST_OFFSET_SECONDS + (9 * 60 + 15) * 60  # Mon 2010-01-04 09:15 IST
-    i = np.arange(n)
-    d = i // 375
-    start = day0 + (d + (d // 5) * 2) * 86_400 + (i % 375) * 60
-    close = np.maximum(2_200_000 + np.cumsum(rng.normal(0, 300, n)), 10_000).astype(np.int64) // 5 * 5
-    open_ = np.r_[close[0], close[:-1]]
-    high = np.maximum(open_, close) + rng.integers(0, 40, n) * 5
-    low = np.maximum(np.minimum(open_, close) - rng.integers(0, 40, n) * 5, 5)
-    return CandleSeries.from_arrays(start, open_, high, low, close, rng.integers(1, 200, n) * 75)
 
 
 def settle(app, seconds: float) -> None:
@@ -107,7 +89,7 @@ def run(scale: Scale = FULL) -> list[dict]:
             from terminal.ui.panels.chart import ChartPanel
 
             instrument = exchange.instruments()[0]
-            bars = minute_bars(scale.bars)
+            bars = minute_bars(scale.bars, seed=5)
             chart = ChartPanel(instrument, 1, indicators=[EMA(20), VWAP()])
             chart.resize(1200, 700)
             chart.show()

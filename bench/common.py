@@ -142,6 +142,25 @@ def scratch_home():
                 os.environ["TRADING_TERMINAL_HOME"] = previous
 
 
+def minute_bars(n: int, seed: int):
+    """``n`` random-walk one-minute bars (a CandleSeries), 375 a weekday from 09:15 IST on
+    Mon 2010-01-04, prices in paise on the five-paise tick. Same seed, same bars."""
+    import numpy as np  # on first use: bench_memory reads its bare-process reference after importing this module
+
+    from terminal.analytics.candles import IST_OFFSET_SECONDS, CandleSeries
+
+    rng = np.random.default_rng(seed)
+    day0 = 1_262_563_200 - IST_OFFSET_SECONDS + (9 * 60 + 15) * 60  # Mon 2010-01-04 09:15 IST
+    i = np.arange(n)
+    d = i // 375
+    start = day0 + (d + (d // 5) * 2) * 86_400 + (i % 375) * 60
+    close = np.maximum(2_200_000 + np.cumsum(rng.normal(0, 300, n)), 10_000).astype(np.int64) // 5 * 5
+    open_ = np.r_[close[0], close[:-1]]
+    high = np.maximum(open_, close) + rng.integers(0, 40, n) * 5
+    low = np.maximum(np.minimum(open_, close) - rng.integers(0, 40, n) * 5, 5)
+    return CandleSeries.from_arrays(start, open_, high, low, close, rng.integers(1, 200, n) * 75)
+
+
 def offscreen() -> None:
     """Benchmarks run without a display unless the caller chose a platform."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
