@@ -89,3 +89,54 @@ def test_the_sandbox_line_is_read_from_text_or_a_file(tmp_path):
         read_sandbox_info(str(tmp_path / "missing.txt"))
     with pytest.raises(BrokerSetupError):
         read_sandbox_info("{not json")
+
+
+def test_broker_only_panels_are_docked_for_the_brokers_that_feed_them(qtbot, tmp_path):
+    from terminal.brokers.paper.broker import PaperBroker
+    from terminal.sim.exchange import SimulatedExchange
+
+    context = create_context(PaperBroker(SimulatedExchange(seed=1)), Settings(tmp_path / "settings.json"),
+                             OrderJournal(tmp_path / "j.db"))
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    try:
+        assert "gtt_orders" not in window.docks and "market_movers" not in window.docks
+        assert "gtt_orders" not in window.actions_by_id  # no hotkey for a panel that is not there
+        assert not window.panels["order_entry"].gtt_button.isVisibleTo(window.panels["order_entry"])
+    finally:
+        shutdown(context)
+
+
+def test_angel_one_gtt_from_the_order_entry_and_market_movers_in_the_terminal(
+        qtbot, run_async, tmp_path, smartapi_sandbox):
+    broker = create_broker("angelone", Settings(tmp_path / "s.json"), sandbox=smartapi_sandbox)
+    window, context = run_terminal(qtbot, run_async, tmp_path, broker)
+    try:
+        assert {"gtt_orders", "market_movers"} <= window.docks.keys()
+        # Docked before login, neither panel called the broker early (that looked like an expired session).
+        assert not [m.text for m in context.messages.messages() if "expired" in m.text or "Could not" in m.text]
+        movers = window.panels["market_movers"]
+        qtbot.keyClick(window.panels["market_watch"].table, Qt.Key_M, Qt.ControlModifier | Qt.ShiftModifier)
+        assert window.docks["market_movers"] in window.tabifiedDockWidgets(window.docks["market_watch"])
+        assert not movers.visibleRegion().isEmpty()  # the hotkey brought its tab to the front
+        assert window.panels["market_watch"].visibleRegion().isEmpty()
+        qtbot.waitUntil(lambda: len(movers.model) > 0, timeout=15_000)
+
+        reliance = next(i for i in context.market.catalog.search("reliance") if i.is_tradeable)
+        watch = window.show_panel("market_watch")
+        assert watch.add_instrument(reliance.key) or reliance.key in watch.keys()
+        watch.select_key(reliance.key)
+        qtbot.waitUntil(lambda: context.market.tick(reliance.key) is not None, timeout=15_000)
+        qtbot.keyClick(watch.table, Qt.Key_F1)
+        entry = window.panels["order_entry"]
+        assert entry.gtt_button.isVisibleTo(entry)
+        entry.gtt_button.click()
+        gtt = window.panels["gtt_orders"]
+        assert not gtt.visibleRegion().isEmpty() and gtt.instrument.key == reliance.key
+        assert gtt.side.currentText() == "BUY"
+        task = gtt.save()
+        assert task is not None
+        qtbot.waitUntil(task.done, timeout=15_000)
+        qtbot.waitUntil(lambda: any(r.instrument_key == reliance.key for r in gtt.model.rows()), timeout=15_000)
+    finally:
+        shutdown(context)

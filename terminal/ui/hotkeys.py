@@ -30,6 +30,8 @@ KEYMAP: tuple[Hotkey, ...] = (
     Hotkey("chart", "Chart of selected instrument", "Ctrl+G", "View"),
     Hotkey("option_chain", "Option chain", "Ctrl+O", "View"),
     Hotkey("strategy_builder", "Strategy builder", "Ctrl+Shift+B", "View"),
+    Hotkey("gtt_orders", "GTT orders (brokers that keep GTT rules)", "Ctrl+Shift+G", "View"),
+    Hotkey("market_movers", "Market movers (brokers that publish them)", "Ctrl+Shift+M", "View"),
     Hotkey("search", "Find instrument", "Ctrl+F", "Trade"),
     Hotkey("cancel_all", "Cancel all open orders", "Ctrl+Shift+C", "Orders"),
     Hotkey("square_off_all", "Square off all positions", "Ctrl+Shift+Q", "Orders"),

@@ -27,8 +27,10 @@ from terminal.ui.dialogs.flattrade_login import FlattradeLoginDialog, offers_pas
 from terminal.ui.dialogs.settings_dialog import SettingsDialog
 from terminal.ui.hotkeys import KEYMAP, effective_bindings, overrides_from
 from terminal.ui.panels.funds import FundsPanel
+from terminal.ui.panels.gtt_orders import GttOrdersPanel, supports_gtt
 from terminal.ui.panels.log_panel import LogPanel
 from terminal.ui.panels.market_depth import MarketDepthPanel
+from terminal.ui.panels.market_movers import MarketMoversPanel, supports_market_movers
 from terminal.ui.panels.market_watch import MarketWatchPanel
 from terminal.ui.panels.order_book import OrderBookPanel
 from terminal.ui.panels.option_chain import OptionChainPanel
@@ -115,13 +117,23 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(positions, log_dock)
         self.tabifyDockWidget(watch, chain)
         self.tabifyDockWidget(positions, builder)
-        orders.raise_()
         positions.raise_()
-        watch.raise_()
         self.panels["option_chain"].leg_requested.connect(self.panels["strategy_builder"].add_leg)
+        self._build_broker_panels(watch, orders)
+        orders.raise_()  # the everyday tabs in front
+        watch.raise_()
         self.resizeDocks([watch, entry], [1000, 420], Qt.Horizontal)
         self.resizeDocks([watch, orders], [560, 300], Qt.Vertical)
         self.panels["order_entry"].close_requested.connect(lambda: self.docks["order_entry"].hide())
+
+    def _build_broker_panels(self, watch: QDockWidget, orders: QDockWidget) -> None:
+        """Panels only some brokers feed (GTT rules, market movers): docked only when the broker has them."""
+        broker = self.context.session.broker
+        if supports_gtt(broker):
+            self.tabifyDockWidget(orders, self._add_dock(GttOrdersPanel(self.context), Qt.BottomDockWidgetArea))
+            self.panels["order_entry"].gtt_requested.connect(self.open_gtt)
+        if supports_market_movers(broker):
+            self.tabifyDockWidget(watch, self._add_dock(MarketMoversPanel(self.context), Qt.LeftDockWidgetArea))
 
     def _add_dock(self, panel: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(panel.title, self)
@@ -160,6 +172,8 @@ class MainWindow(QMainWindow):
             "chart": self.open_chart_of_selection,
             "option_chain": lambda: self.show_panel("option_chain"),
             "strategy_builder": lambda: self.show_panel("strategy_builder"),
+            **{panel_id: (lambda *_, p=panel_id: self.show_panel(p))  # triggered(checked) must not become p
+               for panel_id in ("gtt_orders", "market_movers") if panel_id in self.panels},
             "cancel_all": self.cancel_all_orders,
             "kill_switch": lambda: spawn(self.context.kill_switch.request()),
             "square_off_all": self.square_off_all,
@@ -240,6 +254,10 @@ class MainWindow(QMainWindow):
             return
         entry = self.show_panel("order_entry", focus=False)
         entry.open_order(side, key, quantity, price)
+
+    def open_gtt(self, request) -> None:
+        """The order entry's order becomes a GTT rule: the GTT panel opens with it filled in."""
+        self.show_panel("gtt_orders").prefill(request)
 
     def show_depth_of_selection(self) -> None:
         key = self.selected_key()

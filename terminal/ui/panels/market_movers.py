@@ -108,7 +108,8 @@ class MarketMoversPanel(QWidget):
         self.timer.timeout.connect(self._refresh_if_visible)
         if self.available:
             self.timer.start()
-            self.refresh()
+            context.session.ready.connect(self.refresh)
+            self.refresh()  # nothing before login: docked at start-up, the first load waits for ready
         else:
             self._say(f"{getattr(self.broker, 'name', 'This broker')} does not publish market movers.", error=True)
             for widget in (self.view_box, self.expiry_box, self.refresh_button):
@@ -121,6 +122,10 @@ class MarketMoversPanel(QWidget):
     @property
     def available(self) -> bool:
         return supports_market_movers(self.broker)
+
+    @property
+    def logged_in(self) -> bool:
+        return self.context.session.info is not None
 
     @property
     def view(self) -> MoversView:
@@ -190,13 +195,14 @@ class MarketMoversPanel(QWidget):
 
     # --- loading (pool thread for the call; the table is filled here, on the UI thread) ----------
     def refresh(self) -> asyncio.Task | None:
-        if not self.available:
+        if not self.available or not self.logged_in:
             return None
         self.last_task = spawn(self._load(self.view, self.expiry))
         return self.last_task
 
     def _refresh_if_visible(self) -> None:
-        if self.isVisible():
+        # A dock tabbed behind another stays isVisible(); only an exposed panel is worth a broker call.
+        if not self.visibleRegion().isEmpty():
             self.refresh()
 
     async def _load(self, view: MoversView, expiry: str) -> bool:
