@@ -74,22 +74,14 @@ def check_prices(order_type: OrderType, price: int, trigger_price: int, instrume
         if price <= 0:
             problems.append(Problem("price", f"A {order_type.value} order needs a price."))
         elif price % tick:
-            problems.append(Problem(
-                "price",
-                f"Price {format_price(price)} is not a multiple of the tick size {format_price(tick)}.",
-                f"Use {format_price(round_to_tick(price, tick))}.",
-            ))
+            problems.append(off_tick("price", "Price", price, tick))
     elif price:
         problems.append(Problem("price", f"A {order_type.value} order takes no price."))
     if order_type.needs_trigger:
         if trigger_price <= 0:
             problems.append(Problem("trigger_price", f"A {order_type.value} order needs a trigger price."))
         elif trigger_price % tick:
-            problems.append(Problem(
-                "trigger_price",
-                f"Trigger {format_price(trigger_price)} is not a multiple of the tick size {format_price(tick)}.",
-                f"Use {format_price(round_to_tick(trigger_price, tick))}.",
-            ))
+            problems.append(off_tick("trigger_price", "Trigger", trigger_price, tick))
         elif order_type is OrderType.SL and price > 0 and side is not None:
             # A stop-loss buy triggers on a rise, so its limit must be at or above the trigger.
             if side is Side.BUY and price < trigger_price:
@@ -99,6 +91,15 @@ def check_prices(order_type: OrderType, price: int, trigger_price: int, instrume
     elif trigger_price:
         problems.append(Problem("trigger_price", f"A {order_type.value} order takes no trigger price."))
     return problems
+
+
+def off_tick(field: str, label: str, paise: int, tick: int) -> Problem:
+    """The problem of a price (paise) that is not on the tick (paise), with the nearest one that is."""
+    return Problem(
+        field,
+        f"{label} {format_price(paise)} is not a multiple of the tick size {format_price(tick)}.",
+        f"Use {format_price(round_to_tick(paise, tick))}.",
+    )
 
 
 def check_modification(modification: OrderModification, order_type: OrderType, instrument: Instrument,

@@ -49,6 +49,15 @@ def test_price_must_be_on_the_tick_grid():
     assert "123.45" in problems[0].hint
 
 
+def test_price_and_trigger_off_the_tick_say_which_and_the_nearest_one_on_it():
+    problems = check_order(order(order_type=OrderType.SL, price=12_347, trigger_price=12_003), NIFTY_CE)
+    assert [str(p) for p in problems] == [
+        "Price 123.47 is not a multiple of the tick size 0.05. Use 123.45.",
+        "Trigger 120.03 is not a multiple of the tick size 0.05. Use 120.05.",
+    ]
+    assert fields(problems) == ["price", "trigger_price"]
+
+
 def test_limit_needs_price_and_market_takes_none():
     assert fields(check_order(order(price=0), NIFTY_CE)) == ["price"]
     assert fields(check_order(order(order_type=OrderType.MARKET, price=100), NIFTY_CE)) == ["price"]
