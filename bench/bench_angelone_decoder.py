@@ -6,9 +6,16 @@ The frames are 1,000 different SNAP_QUOTE packets (random prices, depth and toke
 read every frame, and the run fails if they disagree on any field.
 The official client is imported with outside connections refused (its import-time IP lookup).
 
-Rows: the decode to the domain Tick (what the feed does for every frame; the best-five depth is
-read from the kept frame on first use), the decode plus reading the depth (what a tick shown in
-the depth panel costs), and the struct unpack alone (the floor of any Python decoder).
+Rows, all on the same frames, each against the official parser (which always builds the depth):
+
+- "depth not read": decode_tick alone. Every field is vetted (mode, size, exchange, token, the
+  sign of every price, quantity and depth figure, finite totals), but the best-five depth is only
+  *decoded* when first read, so this row does not include building the ten depth levels. It is
+  what the feed pays for most ticks (only ticks shown in a depth panel have their depth read).
+- "depth read": decode_tick, then ``bids`` and ``asks`` read: the whole frame decoded into the
+  domain Tick with its ten DepthLevels. This is the like-for-like comparison with the official
+  parser.
+- the struct unpack alone (the floor of any Python decoder; no Tick, no checks).
 """
 
 from __future__ import annotations
@@ -85,14 +92,20 @@ def _agree(ours, theirs: dict) -> None:
         (d["price"], d["quantity"], d["no of orders"]) for d in theirs["best_5_sell_data"]]
 
 
-def _per_frame_us(fn, data: list[bytes], repeat: int = 7) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for frame in data:
-            fn(frame)
-        best = min(best, time.perf_counter() - start)
-    return best / len(data) * 1e6
+def _per_frame_us(fns: list, data: list[bytes], rounds: int = 9) -> list[float]:
+    """Microseconds per frame of each of ``fns`` over ``data``: the fastest of ``rounds`` passes.
+
+    The functions take turns within each round, so a busy spell on a shared machine slows the
+    reference and ours alike instead of landing on one of them.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            for frame in data:
+                fn(frame)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [b / len(data) * 1e6 for b in best]
 
 
 def _decode_and_read_depth(frame: bytes):
@@ -105,21 +118,23 @@ def run() -> list[dict]:
     official = _official_parser()
     for frame in data:  # agree on every frame before timing
         _agree(decode_tick(frame), official(frame))
-    reference = _per_frame_us(official, data)
-    full = _per_frame_us(decode_tick, data)
-    with_depth = _per_frame_us(_decode_and_read_depth, data)
-    unpack = _per_frame_us(STRUCTS[SNAP_QUOTE].unpack_from, data)
+    reference, full, with_depth, unpack = _per_frame_us(
+        [official, decode_tick, _decode_and_read_depth, STRUCTS[SNAP_QUOTE].unpack_from], data)
 
     def times_faster(value: float) -> str:
         return f"{reference / value:.1f} times faster than the official parser"
 
+    goal = "≥ 20× faster (ratio ≤ 0.05)"
     return [
-        row("decode_tick SNAP_QUOTE to domain Tick", full, "us/frame", REFERENCE, reference,
-            goal="≥ 20× faster (ratio ≤ 0.05)", met=full / reference <= GOAL_RATIO, note=times_faster(full)),
-        row("decode_tick SNAP_QUOTE, then read bids and asks", with_depth, "us/frame", REFERENCE, reference,
-            note=times_faster(with_depth) + "; the depth is decoded on first read"),
+        row("decode_tick SNAP_QUOTE, depth not read (lazy)", full, "us/frame", REFERENCE, reference,
+            goal=goal, met=full / reference <= GOAL_RATIO,
+            note=times_faster(full) + "; every field vetted, the ten depth levels not built (decoded on first read)"),
+        row("decode_tick SNAP_QUOTE, depth read (full decode)", with_depth, "us/frame", REFERENCE, reference,
+            goal=goal, met=with_depth / reference <= GOAL_RATIO,
+            note=times_faster(with_depth) + "; decode_tick then bids and asks: every field into the domain Tick, "
+                 "like the official parser"),
         row("SNAP_QUOTE struct unpack only (floor)", unpack, "us/frame", REFERENCE, reference,
-            note=times_faster(unpack)),
+            note=times_faster(unpack) + "; no Tick, no checks"),
     ]
 
 

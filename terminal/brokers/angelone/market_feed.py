@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import websocket
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_PER_CONNECTION = 1000
 MAX_CONNECTIONS = 3
 TOKENS_PER_MESSAGE = 200  # keep one subscribe frame small
+BAD_FRAME_REPORT_S = 10.0  # a broken feed can send bad frames by the thousand: one log line per 10 s at most
 
 Wire = tuple[int, str]  # (exchangeType, token)
 
@@ -55,17 +57,6 @@ def subscription_messages(action: int, mode: int, wires: list[Wire]) -> list[str
     return messages
 
 
-def sane(tick) -> bool:
-    """False for a decoded tick no exchange could send: no (or a non-alphanumeric) token, a negative price or quantity.
-
-    The depth is left to the decoder (it is read lazily, only when a panel asks for it).
-    """
-    token = tick.key.partition(":")[2]
-    return (token.isascii() and token.isalnum() and min(tick.ltp, tick.open, tick.high, tick.low, tick.close,
-                                                 tick.average_price, tick.volume, tick.last_quantity,
-                                                 tick.open_interest) >= 0)
-
-
 class MarketSocket(ReconnectingSocket):
     """One smart-stream connection and the (token, mode) pairs it carries."""
 
@@ -83,6 +74,10 @@ class MarketSocket(ReconnectingSocket):
         self.wanted: dict[Wire, int] = {}  # what should stream -> mode
         self._sent: dict[Wire, int] = {}  # what this connection has asked for
         self.errors: list[str] = []  # the server's JSON error frames, newest last
+        self.bad_frames = 0  # binary frames dropped because they are not a possible tick
+        self._bad_frames_logged = 0  # how many of them the log has told of
+        self._last_bad_frame = ""  # why the latest was dropped
+        self._bad_frame_logged_at = float("-inf")  # monotonic time of the last line about them
 
     def headers(self) -> dict[str, str]:
         tokens = self._tokens()
@@ -101,6 +96,8 @@ class MarketSocket(ReconnectingSocket):
         self.on_idle(ws)
 
     def on_idle(self, ws: websocket.WebSocket) -> None:
+        if self.bad_frames != self._bad_frames_logged:
+            self._report_unlogged_bad_frames()
         with self._lock:
             wanted = dict(self.wanted)
         if wanted == self._sent:
@@ -121,15 +118,35 @@ class MarketSocket(ReconnectingSocket):
 
     def on_binary(self, data: bytes) -> None:
         try:
-            tick = decode_tick(data)
-        except (FrameError, ValueError, OverflowError) as exc:  # NaN/inf quantities raise plain ValueError
-            if len(data) > 1:  # 1-byte frames are heartbeat payloads
-                log.warning("angelone feed: bad frame of %d bytes: %s", len(data), exc)
-            return
-        if not sane(tick):
-            log.warning("angelone feed: dropped an impossible tick for %r (negative price or no token)", tick.key)
+            tick = decode_tick(data)  # raises FrameError, and only that, for a frame that is no possible tick
+        except FrameError as exc:
+            if len(data) > 1:  # 1-byte frames are heartbeat payloads, not ticks
+                self._report_bad_frame(data, exc)
             return
         self._sink.on_ticks([tick])
+
+    def _report_bad_frame(self, data: bytes, exc: FrameError) -> None:
+        """Count a dropped frame; log it with its reason unless a line about bad frames was logged in
+        the last BAD_FRAME_REPORT_S (then on_idle logs how many more there were, once that is over)."""
+        self.bad_frames += 1
+        self._last_bad_frame = str(exc)
+        now = time.monotonic()
+        if now - self._bad_frame_logged_at < BAD_FRAME_REPORT_S:
+            return
+        log.warning("angelone feed: dropped a bad tick frame of %d bytes (starts %s): %s", len(data),
+                    data[:8].hex(" "), exc)
+        self._bad_frames_logged = self.bad_frames
+        self._bad_frame_logged_at = now
+
+    def _report_unlogged_bad_frames(self) -> None:
+        """One line for the frames dropped (and only counted) since the last line, once its time is over."""
+        now = time.monotonic()
+        if now - self._bad_frame_logged_at >= BAD_FRAME_REPORT_S:
+            log.warning("angelone feed: dropped %d more bad tick frame(s) in the last %.0f s; the latest: %s",
+                        self.bad_frames - self._bad_frames_logged, now - self._bad_frame_logged_at,
+                        self._last_bad_frame)
+            self._bad_frames_logged = self.bad_frames
+            self._bad_frame_logged_at = now
 
     def on_text(self, text: str) -> None:
         if text.strip() == "pong":

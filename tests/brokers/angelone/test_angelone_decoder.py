@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import re
 import struct
 from dataclasses import FrozenInstanceError, replace
 
@@ -212,3 +213,92 @@ def test_depth_levels_are_named_immutable_tuples():
     assert DepthLevel(5, 6) == DepthLevel(price=5, quantity=6, orders=0)
     with pytest.raises(AttributeError):
         level.price = 1  # type: ignore[misc]
+
+
+# --- frames no exchange sends: FrameError naming the fault, never a Tick ------------------------------
+SNAP_FIELDS = struct.Struct("<BB25sqqqqqqddqqqqqqd" + "HqqH" * 10 + "qqqq")
+_INFY = list(SNAP_FIELDS.unpack(frame("snap_quote_infy.hex")))
+# index in _INFY of each vetted field: 5 LTP, 6 LTQ, 7 ATP, 8 volume, 9/10 total buy/sell (f64), 11-14 OHLC,
+# 15 last traded time, 16 OI, 18 + 4 * level + 1/2: depth quantity/price
+DEPTH_QTY, DEPTH_PRICE = 19, 20
+
+
+def snap_with(**changes: object) -> bytes:
+    values = list(_INFY)
+    for name, value in changes.items():
+        values[int(name[1:])] = value
+    return SNAP_FIELDS.pack(*values)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"v5": -190735}, "last price -190735"),
+    ({"v4": -1}, "exchange time -1"),
+    ({"v8": -5}, "volume -5"),
+    ({"v9": -1.0}, "total buy quantity -1.0"),
+    ({"v10": float("nan")}, "total sell quantity nan"),
+    ({"v9": float("inf")}, "total buy quantity inf"),
+    ({"v9": 1e300}, "total buy quantity 1e+300"),
+    ({"v13": -190230}, "low -190230"),
+    ({"v16": -8725500}, "open interest -8725500"),
+    ({"v15": -1}, "last traded time -1"),
+    ({f"v{DEPTH_QTY}": -2}, "bid 1 quantity -2"),
+    ({f"v{DEPTH_PRICE + 4 * 7}": -190745}, "ask 3 price -190745"),
+    ({f"v{DEPTH_QTY + 4 * 9}": -(2 ** 63)}, "ask 5 quantity"),
+])
+def test_impossible_values_are_refused_by_name(changes, message):
+    with pytest.raises(FrameError, match=re.escape(message)):
+        decode_tick(snap_with(**changes))
+
+
+@pytest.mark.parametrize("token", [b"", b"\x01\x02", b"28 85", b"2885\x00\x00x", b"\xe0\xa4\x95", b"NIFTY-I", b"\x7f"])
+def test_tokens_that_are_not_letters_and_digits_are_refused(token):
+    data = bytes([1, 1]) + token.ljust(25, b"\0")[:25] + bytes(24)
+    with pytest.raises(FrameError, match="token"):
+        decode_tick(data)
+
+
+def test_a_token_of_letters_and_digits_fills_all_25_bytes():
+    token = b"ABCDEFGHIJKLMNOPQRSTUVWX9"
+    assert decode_tick(bytes([1, 2]) + token + bytes(24)).key == "NFO:" + token.decode()
+
+
+@pytest.mark.parametrize("name, offset", [("ltp_reliance_nse.hex", 43), ("quote_reliance_bse.hex", 107),
+                                          ("ltp_currency.hex", 43)])
+def test_negative_prices_are_refused_in_every_mode_and_for_currency(name, offset):
+    data = bytearray(frame(name))
+    data[offset:offset + 8] = (-1).to_bytes(8, "little", signed=True)
+    with pytest.raises(FrameError, match=r"-1\b"):
+        decode_tick(bytes(data))
+
+
+def test_quote_with_a_nan_total_is_a_frame_error():
+    data = bytearray(frame("quote_reliance_bse.hex"))
+    data[75:83] = struct.pack("<d", float("nan"))
+    with pytest.raises(FrameError, match="total buy quantity nan"):
+        decode_tick(bytes(data))
+
+
+def test_messages_say_which_mode_and_size():
+    with pytest.raises(FrameError, match=r"SNAP_QUOTE tick frame \(mode 3\) is 378 bytes, expected 379"):
+        decode_tick(frame("snap_quote_infy.hex")[:-1])
+    with pytest.raises(FrameError, match="unknown subscription mode 4"):
+        decode_tick(bytes([4]) + bytes(442))  # DEPTH-20, deprecated: not subscribed, so not expected
+
+
+def test_a_snap_quote_in_a_bytearray_or_memoryview_decodes_like_bytes():
+    data = frame("snap_quote_infy.hex")
+    assert decode_tick(bytearray(data)) == decode_tick(memoryview(data)) == decode_tick(data)
+
+
+def test_snap_quote_extras_of_a_short_frame_is_a_frame_error():
+    with pytest.raises(FrameError, match="378 bytes"):
+        snap_quote_extras(frame("snap_quote_infy.hex")[:-1])
+
+
+def test_the_sign_slices_read_the_sign_byte_of_every_vetted_field_and_no_other():
+    from terminal.brokers.angelone import decoder
+
+    for mode, slices in decoder._SIGN_SLICES.items():
+        read = sorted(i for s in slices for i in range(decoder.FRAME_SIZES[mode])[s])
+        assert read == sorted(at + 7 for at, _ in decoder._SIGNED_FIELDS[mode]), mode
+    assert len(decoder._SIGNED_FIELDS[decoder.SNAP_QUOTE]) == 13 + 20  # header, LTT, OI; 10 depth levels x 2
