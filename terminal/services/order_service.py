@@ -6,8 +6,10 @@ to the trader through the optional ``confirm`` callback the UI sets.
 
 Every intent is written to the journal (on the pool thread, so the UI never waits on the disk)
 before the broker call, and its outcome after. Nothing here retries a place, modify or cancel:
-when the reply is lost the order is looked up by its client tag in the broker's order book,
-and the UI is told "unknown, checking" until that lookup settles it.
+when the reply is lost, a placement is looked up by its client tag in the broker's order book
+and a modify or cancel by its order's id (read-only look-ups retry with backoff); the UI is
+told "unknown, checking" until that look-up settles it, and the trader what actually happened
+(cancelled, still open, modified to X, already filled).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from terminal.brokers.base import (
     Broker, BrokerError, NetworkError, OrderOutcomeUnknown, OrderRejectedError,
 )
 from terminal.domain import (
-    Order, OrderModification, OrderRequest, OrderType, Position, Side, new_client_tag, slice_order,
+    Order, OrderModification, OrderRequest, OrderStatus, OrderType, Position, Side, new_client_tag, slice_order,
 )
 from terminal.domain.money import format_price, format_quantity
 from terminal.domain.validation import Problem, check_modification, check_order
@@ -55,7 +57,9 @@ class Outcome:
 
 
 class OrderService(QObject):
-    intent_state_changed = Signal(str, str)  # tag, "sending" | "sent" | "rejected" | "unknown, checking" | ...
+    # tag, "sending" | "sent" | "rejected" | "failed" | "unknown, checking" | "not placed" | "unknown".
+    # A modify or cancel has a tag of its own; for it "sent" means it took effect, "not placed" not.
+    intent_state_changed = Signal(str, str)
 
     def __init__(self, broker: Broker, market: MarketStore, journal: OrderJournal,
                  runner: BackgroundRunner, messages: MessageLog, parent=None, *, risk: RiskCheck | None = None):
@@ -192,19 +196,21 @@ class OrderService(QObject):
         return Outcome(tag, JournalState.UNKNOWN)
 
     async def reconcile_journal(self) -> list[Outcome]:
-        """On start: settle every intent a crash or kill left without an outcome."""
+        """On start: settle every intent a crash or kill left without an outcome (places by tag,
+        modifies and cancels by their order's id)."""
         entries = await self.runner.run(self.journal.unresolved, self.broker.account)
         outcomes = []
         for entry in entries:
             if entry.action == "place":
                 outcomes.append(await self.reconcile(entry.tag))
-            else:  # a modify or cancel whose reply was lost: the order book shows what happened
-                await self.runner.run(self.journal.record_outcome, entry.tag, JournalState.NOT_FOUND, "",
-                                      "unresolved at start; order book refreshed instead")
+            else:
+                modification = _modification_from_journal(entry.payload) if entry.action == "modify" else None
+                outcomes.append(await self.reconcile_change(entry.tag, entry.order_id, entry.action, modification))
         return outcomes
 
     # --- modify and cancel ----------------------------------------------------------------------
     async def modify(self, order: Order, modification: OrderModification) -> bool:
+        """Send one modification of an open order; True when it took effect at the broker."""
         instrument = self.market.catalog.get(order.instrument_key)
         if instrument is None:
             self.messages.error(f"Unknown instrument {order.instrument_key}.")
@@ -223,28 +229,119 @@ class OrderService(QObject):
         return await self._change(order, "modify", modification)
 
     async def cancel(self, order: Order) -> bool:
+        """Send one cancel; True when the order is cancelled at the broker."""
         return await self._change(order, "cancel", None)
 
     async def _change(self, order: Order, action: str, modification: OrderModification | None) -> bool:
+        """Journal, send once, and settle: a lost reply is looked up by order id, never resent."""
         tag = new_client_tag()
+        what = _change_words(order.order_id, action, modification)
+        journaled = False
 
         def send() -> None:
+            nonlocal journaled
             self.journal.record_change_intent(tag, order.account, action, order.order_id, modification)
+            journaled = True
             if modification is None:
                 self.broker.cancel_order(order.order_id)
             else:
                 self.broker.modify_order(order.order_id, modification)
             self.journal.record_outcome(tag, JournalState.SENT, order.order_id)
 
+        self.intent_state_changed.emit(tag, "sending")
         try:
             await self.runner.run(send)
-        except BrokerError as exc:
-            state = JournalState.UNKNOWN if isinstance(exc, NetworkError) else JournalState.REJECTED
-            await self.runner.run(self.journal.record_outcome, tag, state, "", redact(str(exc)))
-            self.messages.error(f"{action.capitalize()} of order {order.order_id} failed: {exc}", exc.hint)
-            return False
-        self.messages.info(f"{action.capitalize()} sent for order {order.order_id} ({order.trading_symbol}).")
+        except OrderRejectedError as exc:
+            return await self._change_refused(tag, what, JournalState.REJECTED, exc)
+        except (OrderOutcomeUnknown, NetworkError) as exc:
+            return await self._settle_unknown_change(tag, order.order_id, action, modification, what, str(exc))
+        except BrokerError as exc:  # session expired, rate limited, a failed look-up before sending
+            return await self._change_refused(tag, what, JournalState.FAILED, exc)
+        except Exception as exc:
+            if not journaled:  # failed before the request could leave: nothing to check
+                log.exception("Could not journal %s", what)
+                self.messages.error(f"{what} not sent: {exc}")
+                self.intent_state_changed.emit(tag, "failed")
+                return False
+            log.exception("Unexpected error sending %s", what)  # a bug or a garbled reply: we cannot know
+            return await self._settle_unknown_change(tag, order.order_id, action, modification, what,
+                                                     f"unexpected error: {exc}")
+        self.messages.info(f"{what} sent ({order.trading_symbol}).")
+        self.intent_state_changed.emit(tag, "sent")
         return True
+
+    async def _change_refused(self, tag: str, what: str, state: JournalState, exc: BrokerError) -> bool:
+        """REJECTED: the broker said no. FAILED: it never got that far (rate limit, expired session,
+        a look-up before sending). Either way the change did not happen."""
+        await self.runner.run(self.journal.record_outcome, tag, state, "", redact(str(exc)))
+        self.messages.error(f"{what} failed: {exc}", exc.hint)
+        self.intent_state_changed.emit(tag, UI_STATE[state])
+        return False
+
+    async def _settle_unknown_change(self, tag: str, order_id: str, action: str,
+                                     modification: OrderModification | None, what: str, reason: str) -> bool:
+        await self.runner.run(self.journal.record_outcome, tag, JournalState.UNKNOWN, "", redact(reason))
+        self.messages.warning(f"Outcome unknown, checking: {what} ({reason})",
+                              f"Order {order_id} is being looked up in the broker's order book; "
+                              f"the {action} will not be resent.")
+        self.intent_state_changed.emit(tag, "unknown, checking")
+        outcome = await self.reconcile_change(tag, order_id, action, modification)
+        return outcome.accepted
+
+    async def reconcile_change(self, tag: str, order_id: str, action: str,
+                               modification: OrderModification | None) -> Outcome:
+        """Settle a modify or cancel whose outcome is unknown from the order as the broker shows it.
+
+        SENT: the change shows (cancelled; modified to the asked values). NOT_FOUND: it does not
+        (still open as it was, already filled, no such order). UNKNOWN: the broker could not be
+        reached. Nothing is ever resent from here.
+        """
+        order = await self._look_up_order(order_id)
+        if isinstance(order, Order) and order.is_open and not change_took_effect(action, modification, order):
+            # An order system may show a change a moment after it acted: look once more before
+            # telling the trader that it did not happen.
+            await asyncio.sleep(RECONCILE_DELAYS_S[0])
+            again = await self._look_up_order(order_id)
+            order = order if again is _UNREACHABLE else again
+        what = _change_words(order_id, action, modification)
+        if order is _UNREACHABLE:
+            self.messages.error(f"Could not reach the broker to check: {what}.",
+                                "Check the order book before changing the order again; "
+                                "the terminal will check on the next start.")
+            self.intent_state_changed.emit(tag, "unknown")
+            return Outcome(tag, JournalState.UNKNOWN, order_id)
+        if order is None:
+            return await self._settle_change(tag, JournalState.NOT_FOUND, order_id,
+                                             f"the broker's order book has no order {order_id}",
+                                             f"{what}: the broker's order book has no order {order_id}.",
+                                             "Refresh the order book; the order may be from another day.")
+        state, detail, text, hint = change_report(action, modification, order)
+        return await self._settle_change(tag, state, order_id, detail, f"{what}: {text}", hint)
+
+    async def _settle_change(self, tag: str, state: JournalState, order_id: str, detail: str, text: str,
+                             hint: str) -> Outcome:
+        await self.runner.run(self.journal.record_outcome, tag, state, order_id, detail)
+        if state is JournalState.SENT:
+            self.messages.info(text)
+        else:
+            self.messages.warning(text, hint)
+        self.intent_state_changed.emit(tag, UI_STATE[state])
+        return Outcome(tag, state, order_id, detail)
+
+    async def _look_up_order(self, order_id: str):
+        """The order from a fresh order book, None if absent, _UNREACHABLE if every look-up failed.
+        Read-only, so it is retried with backoff."""
+        for attempt, delay in enumerate(RECONCILE_DELAYS_S):
+            try:
+                book = await self.runner.run(self.broker.order_book)
+            except BrokerError as exc:
+                if attempt == len(RECONCILE_DELAYS_S) - 1:
+                    break
+                log.info("Order book look-up for %s failed (%s); retrying in %.1fs", order_id, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            return next((o for o in book if o.order_id == order_id), None)
+        return _UNREACHABLE
 
     async def cancel_all(self, orders: list[Order]) -> int:
         """Cancel every open order given; returns how many cancels the broker accepted."""
@@ -266,3 +363,94 @@ class OrderService(QObject):
         requests = [r for r in (self.square_off_request(p) for p in positions) if r is not None]
         results = await asyncio.gather(*(self.place(r, exit_only=True) for r in requests))
         return [outcome for outcomes in results for outcome in outcomes]
+
+
+# --- settling a modify or cancel whose reply was lost -------------------------------------------------
+# What the UI is told when an intent settles. For a modify or cancel, "sent" means it took effect
+# and "not placed" that it did not (the order panel clears the intent on these words).
+UI_STATE = {JournalState.SENT: "sent", JournalState.REJECTED: "rejected", JournalState.FAILED: "failed",
+            JournalState.NOT_FOUND: "not placed", JournalState.UNKNOWN: "unknown"}
+_UNREACHABLE = object()  # every order-book look-up failed
+
+
+def change_took_effect(action: str, modification: OrderModification | None, order: Order) -> bool:
+    """Whether ``order`` (as the broker shows it) carries the cancel or the modification.
+
+    A modification shows when every field it set has its new value. A MARKET or SL-M change may
+    show as a protected LIMIT or SL order (brokers without market orders), so its price is not
+    compared.
+    """
+    if action == "cancel":
+        return order.status is OrderStatus.CANCELLED
+    if modification is None:
+        return False
+    new_type = modification.order_type or order.order_type
+    if modification.order_type is not None and order.order_type is not new_type \
+            and PROTECTED_AS.get(new_type) is not order.order_type:
+        return False
+    if modification.quantity is not None and order.quantity != modification.quantity:
+        return False
+    if modification.price is not None and new_type.needs_price and order.price != modification.price:
+        return False
+    return not (modification.trigger_price is not None and new_type.needs_trigger
+                and order.trigger_price != modification.trigger_price)
+
+
+PROTECTED_AS = {OrderType.MARKET: OrderType.LIMIT, OrderType.SL_M: OrderType.SL}
+
+
+def change_report(action: str, modification: OrderModification | None,
+                  order: Order) -> tuple[JournalState, str, str, str]:
+    """(journal state, journal detail, what the trader is told, hint) for a settled change."""
+    shown = order_words(order)
+    if change_took_effect(action, modification, order):
+        done = "cancelled" if action == "cancel" else "modified"
+        return (JournalState.SENT, f"found at the broker: {done} ({shown})",
+                f"done; the broker shows the order {shown}.", "")
+    verb = action.capitalize()
+    if order.status is OrderStatus.COMPLETE:
+        return (JournalState.NOT_FOUND, f"not done: the order was already filled ({shown})",
+                f"not done: the order was already filled ({shown}).",
+                "Check the position: the order filled before the change could take effect.")
+    if not order.is_open:
+        return (JournalState.NOT_FOUND, f"not done: the order is {order.status.value} ({shown})",
+                f"not done: the order is {order.status.value} ({shown}).", "")
+    return (JournalState.NOT_FOUND, f"not done: the order is still open, unchanged ({shown})",
+            f"not done: the order is still open as it was ({shown}); the {action} was not resent.",
+            f"{verb} it again if you still want to.")
+
+
+def order_words(order: Order) -> str:
+    """'OPEN, 130 @ 101.50' / 'COMPLETE, 130 @ 101.50, trigger 100.00, 130 filled @ avg 101.45' (rupees)."""
+    price = f" @ {format_price(order.price)}" if order.price else " at market"
+    text = f"{order.status.value}, {format_quantity(order.quantity)}{price}"
+    if order.trigger_price:
+        text += f", trigger {format_price(order.trigger_price)}"
+    if order.filled_quantity:
+        text += f", {format_quantity(order.filled_quantity)} filled @ avg {format_price(order.average_price)}"
+    return text
+
+
+def _change_words(order_id: str, action: str, modification: OrderModification | None) -> str:
+    """'Cancel of order 123' / 'Modify of order 123 (to qty 130, price 101.50)' (prices in rupees)."""
+    head = f"{action.capitalize()} of order {order_id}"
+    if modification is None:
+        return head
+    parts = []
+    if modification.quantity is not None:
+        parts.append(f"qty {format_quantity(modification.quantity)}")
+    if modification.price is not None:
+        parts.append(f"price {format_price(modification.price)}")
+    if modification.trigger_price is not None:
+        parts.append(f"trigger {format_price(modification.trigger_price)}")
+    if modification.order_type is not None:
+        parts.append(modification.order_type.value)
+    return f"{head} (to {', '.join(parts)})" if parts else head
+
+
+def _modification_from_journal(payload: dict) -> OrderModification:
+    """The modification a journal row holds (as ``record_change_intent`` wrote it)."""
+    kind = payload.get("order_type")
+    return OrderModification(quantity=payload.get("quantity"), price=payload.get("price"),
+                             trigger_price=payload.get("trigger_price"),
+                             order_type=OrderType(kind) if kind else None)

@@ -1,4 +1,5 @@
-"""Angel One under injected faults: exactly-once orders, and a feed that always comes back.
+"""Angel One under injected faults: exactly-once orders, modifies and cancels that settle in the
+session and are never resent, and a feed that always comes back.
 
 The real AngelOneBroker and the real OrderService (journal on disk, background runner) place
 hundreds of orders against the SmartAPI sandbox while it loses replies after accepting orders,
@@ -10,11 +11,14 @@ by tag. Only the broker's servers are simulated; everything on the terminal's si
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter, defaultdict
+from urllib.parse import urlsplit
 
 import pytest
+from change_witness import CountingExchange, check_changes, plan_changes, run_changes
 
 from terminal.brokers.angelone import AngelOneBroker, AngelOneConfig, sandbox_config, store_sandbox_secrets
 from terminal.brokers.angelone.decoder import LTP, QUOTE, SNAP_QUOTE
@@ -221,6 +225,157 @@ def test_500_orders_under_faults_are_placed_exactly_once(sandbox, tmp_path, run_
               f"{rate:.1%} ({dict(injector.injected)}); placeOrder requests {len(on_orders)}, faulted "
               f"{faulted / len(on_orders):.1%}; journal {dict((s.value, n) for s, n in states.items())}; "
               f"found by tag {found}; settled at restart {len(left_open)}")
+
+
+# --- modify and cancel under faults --------------------------------------------------------------------------
+CHANGED_ORDERS = 200  # resting orders, each modified and/or cancelled under faults (300 changes)
+ACTION_OF = {"modifyOrder": "modify", "cancelOrder": "cancel"}
+
+
+class WitnessSandbox(SmartApiSandbox):
+    """The SmartAPI sandbox, also logging each modifyOrder and cancelOrder under its order id with
+    the fault it met and whether the route ran (placements are logged by the sandbox itself)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.change_calls: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
+
+    def handle(self, method, path, headers, body):
+        action = ACTION_OF.get(urlsplit(path).path.rsplit("/", 1)[-1])
+        if action is None:
+            return super().handle(method, path, headers, body)
+        self.faults.forget_drawn()
+        answer = super().handle(method, path, headers, body)
+        fault = self.faults.drawn()
+        met = (gateway_code(answer[1]), False) if fault is None else (fault.kind or "ok", fault.carried_out)
+        order_id = str(json.loads(body or b"{}").get("orderid") or "")
+        with self._lock:
+            self.change_calls[(order_id, action)].append(met)
+        return answer
+
+
+def gateway_code(body: bytes) -> str:
+    """The error code of a request the gateway refused before drawing any fault (AG8001: a dead token)."""
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return "refused"
+    return str(reply.get("errorCode") or reply.get("errorcode") or "refused") if isinstance(reply, dict) else "refused"
+
+
+@pytest.fixture
+def witness_sandbox():
+    box = WitnessSandbox(CountingExchange(seed=11, strikes_each_side=4), enforce_rate_limits=False,
+                         client_code="F" + uuid.uuid4().hex[:7].upper(), step_interval=0.05)
+    box.start()
+    yield box
+    box.stop()
+
+
+def resting_requests(broker: AngelOneBroker, catalog: InstrumentCatalog, count: int) -> list[OrderRequest]:
+    """MIS equity buys 3% under and sells 3% over the market; one in four a NIFTY option buy 20% under."""
+    expiry = catalog.expiries("NIFTY")[0]
+    chain = catalog.option_chain("NIFTY", expiry)
+    options = [row[1] for row in chain[:3]] + [row[2] for row in chain[-3:]]
+    stocks = [catalog.get(RELIANCE), catalog.get(SBIN)]
+    quotes = {q.key: q for q in broker.quotes([i.key for i in stocks + options])}
+    requests = []
+    for n in range(count):
+        if n % 4 == 3:
+            inst, side, product = options[n % len(options)], Side.BUY, Product.NRML
+            price = max(quotes[inst.key].ltp * 80 // 100 // inst.tick_size * inst.tick_size, inst.tick_size)
+        else:
+            inst, side, product = stocks[n % 2], (Side.BUY if n % 3 else Side.SELL), Product.MIS
+            ltp = quotes[inst.key].ltp
+            price = (ltp - side.sign * ltp * 3 // 100) // inst.tick_size * inst.tick_size
+        requests.append(OrderRequest(broker.account, inst.key, side, inst.lot_size, OrderType.LIMIT, product,
+                                     price=price))
+    return requests
+
+
+def test_modifies_and_cancels_under_faults_settle_in_session_and_are_never_resent(witness_sandbox, tmp_path,
+                                                                                   run_async, capsys):
+    sandbox = witness_sandbox
+    broker = make_broker(sandbox, tmp_path)
+    catalog = InstrumentCatalog(broker.instruments())
+    journal = OrderJournal(tmp_path / "journal.sqlite3")
+    service = OrderService(broker, MarketStore(catalog), journal, BackgroundRunner(), MessageLog())
+    states: dict[str, list[str]] = defaultdict(list)
+    service.intent_state_changed.connect(lambda tag, state: states[tag].append(state))
+
+    async def place_all(requests):
+        slots = asyncio.Semaphore(CONCURRENT)
+
+        async def place(request):
+            async with slots:
+                return await service.place(request)
+
+        return await asyncio.gather(*(place(r) for r in requests))
+
+    # Resting orders placed without faults; the terminal's view of them is the broker's order book.
+    placed = run_async(place_all(resting_requests(broker, catalog, CHANGED_ORDERS)), timeout_ms=120_000)
+    assert all(o.accepted for slices in placed for o in slices)
+    book = {o.order_id: o for o in broker.order_book()}
+    orders = [book[o.order_id] for slices in placed for o in slices if book[o.order_id].is_open]
+    quotes = {q.key: q for q in broker.quotes(sorted({o.instrument_key for o in orders}))}
+    plan = plan_changes(orders, quotes, {o.instrument_key: catalog.get(o.instrument_key) for o in orders})
+
+    injector = sandbox.set_faults(PROFILE, seed=20240611)
+    started = time.monotonic()
+    took = run_async(run_changes(service, plan, at_once=CONCURRENT), timeout_ms=240_000)
+    elapsed = time.monotonic() - started
+    sandbox.set_faults(None)
+    left_open = len(journal.unresolved())  # every look-up failed five times: settled on the next start
+    if left_open:
+        run_async(service.reconcile_journal(), timeout_ms=60_000)
+
+    # Nothing reached the order system twice; a request was only ever repeated after AG8001.
+    for key, history in sandbox.change_calls.items():
+        assert sum(carried for _, carried in history) <= 1, (key, history)
+        assert all(what in ("token_expired", "AG8001") for what, _ in history[:-1]), (key, history)
+    checked = {tag for tag, seen in states.items() if "unknown, checking" in seen}
+    figures = check_changes(journal, sandbox.exchange, sandbox.account, plan, took, checked)
+
+    # Each change's journal state is one the fault its (last) request met allows.
+    unsure = {"drop_reply_after_accept", "http_500", "html_error", "truncated_json", "empty_body"}
+    rows = {(e.order_id, e.action): e for e in journal.entries(limit=10_000) if e.action in ("modify", "cancel")}
+    for key, entry in rows.items():
+        history = sandbox.change_calls.get(key)
+        if history is None:  # failed before it was sent: the order book could not be read
+            assert entry.state is JournalState.FAILED, entry
+            continue
+        what, carried = history[-1]
+        if what in unsure:  # the book says what happened
+            assert entry.state in (JournalState.SENT, JournalState.NOT_FOUND) and entry.tag in checked, \
+                (history, entry)
+            if not carried:
+                assert entry.state is JournalState.NOT_FOUND, (history, entry)
+        elif what == "rate_limited":
+            assert entry.state is JournalState.FAILED, (history, entry)
+        elif what == "ok":
+            assert entry.state in (JournalState.SENT, JournalState.REJECTED) and entry.tag not in checked, \
+                (history, entry)
+    assert all(states[tag][-1] in ("sent", "not placed") for tag in checked)
+
+    faults = Counter(what for history in sandbox.change_calls.values() for what, _ in history)
+    requests = sum(faults.values())
+    rate = 1 - faults["ok"] / requests
+    # The whole run at 20% or more (every REST call drawn); the modify/cancel requests alone are
+    # fewer, so their share is held to 15% to keep chance from failing the test.
+    assert injector.injected.total() / injector.calls >= 0.20 and rate >= 0.15, (injector.injected, faults)
+    assert set(faults) >= set(REST_FAULTS), faults
+    # About a fifth of the changes met a reply that says nothing; each outcome of checking happened.
+    assert len(checked) >= 0.10 * len(took), len(checked)
+    for outcome in ("SENT: cancelled (found)", "SENT: modified (found)", "NOT_FOUND: still open",
+                    "NOT_FOUND: already filled"):
+        assert any(outcome in name for name in figures), (outcome, figures)
+    with capsys.disabled():
+        print(f"\nangelone modify/cancel faults: {len(plan)} orders, {len(took)} changes "
+              f"({sum(a == 'modify' for _, a in took)} modify, {sum(a == 'cancel' for _, a in took)} cancel) in "
+              f"{elapsed:.1f} s; REST calls {injector.calls}, faulted {injector.injected.total() / injector.calls:.1%}; "
+              f"modify/cancel requests {requests}, faulted {rate:.1%} ({dict(faults)}); "
+              f"'unknown, checking' {len(checked)}; settled at restart {left_open}; outcomes "
+              f"{dict(sorted(figures.items()))}")
 
 
 # --- the feed comes back -------------------------------------------------------------------------------

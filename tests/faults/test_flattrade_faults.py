@@ -1,4 +1,5 @@
-"""Flattrade under faults: hundreds of orders and a hundred websocket drops against the Noren sandbox.
+"""Flattrade under faults: hundreds of orders, modifies and cancels, and a hundred websocket drops
+against the Noren sandbox.
 
 The real FlattradeBroker and the real OrderService (journal on disk, pool threads, reconcile by
 tag) place orders into the loopback sandbox while it loses replies after accepting orders, sends
@@ -13,15 +14,18 @@ as faults instead, so that 500 orders take seconds, not the 12 minutes 40 orders
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import socket
 import threading
 import time
 from collections import Counter
+from urllib.parse import parse_qs
 
 import pytest
 import requests
+from change_witness import CountingExchange, check_changes, plan_changes, run_changes
 
 from terminal.brokers.base import FeedState
 from terminal.brokers.flattrade import create_broker, sandbox_config, store_sandbox_secrets
@@ -189,6 +193,135 @@ def test_500_orders_under_28_percent_rest_faults_land_exactly_once(sandbox, tmp_
                 dict(place_faults), injector.rest_requests, 100 * injector.measured_rate(), reconciled,
                 dict(Counter(e.state.value for e in entries.values())))
     assert reconciled == sum(place_faults[kind] for kind in PROCESSED_FAULTS)
+
+
+# --- modify and cancel ----------------------------------------------------------------------------
+CHANGED_ORDERS = 300  # resting orders, each modified and/or cancelled under faults (450 changes)
+CHANGE_ROUTES = ("ModifyOrder", "CancelOrder")
+ROUTE_OF = {"modify": "ModifyOrder", "cancel": "CancelOrder"}
+
+
+class WitnessSandbox(NorenSandbox):
+    """The Noren sandbox, also logging each ModifyOrder and CancelOrder as it arrives, under its
+    order number, with the fault it met (the PlaceOrder log is the sandbox's own)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.change_requests: dict[tuple[str, str], list[str]] = {}
+
+    def note_request(self, route, body, fault) -> None:
+        super().note_request(route, body, fault)
+        if route not in CHANGE_ROUTES:
+            return
+        data = json.loads((parse_qs(body, keep_blank_values=True).get("jData") or ["{}"])[0])
+        with self._lock:
+            self.change_requests.setdefault((str(data.get("norenordno") or ""), route), []).append(fault.kind or "ok")
+
+
+@pytest.fixture
+def witness_sandbox():
+    server = WitnessSandbox(CountingExchange(seed=11), redirect_port=free_port(), step_interval=0.05, seed=11,
+                            rate_limits=False).start()
+    yield server
+    server.stop()
+
+
+def resting_orders(broker, count: int) -> list[OrderRequest]:
+    """MIS equity buys 3% under and sells 3% over the market, one in five a NIFTY option buy 20% under."""
+    rng = random.Random(8)
+    instruments = broker.instruments()
+    stocks = [i for i in instruments if i.kind is InstrumentKind.EQUITY]
+    nifty = broker.quotes(["NSE:26000"])[0].ltp
+    calls = sorted((i for i in instruments if i.kind is InstrumentKind.OPTION and i.underlying == "NIFTY"),
+                   key=lambda i: (i.expiry, abs(i.strike - nifty)))[:6]
+    quotes = {t.key: t for t in broker.quotes([i.key for i in stocks + calls])}
+    orders = []
+    for n in range(count):
+        if n % 5 == 4:
+            inst = rng.choice(calls)
+            side, quantity, product = Side.BUY, inst.lot_size, Product.NRML
+            price = on_tick(quotes[inst.key].ltp * 80 // 100, inst.tick_size)
+        else:
+            inst = rng.choice(stocks)
+            side, quantity, product = rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 3), Product.MIS
+            ltp = quotes[inst.key].ltp
+            price = on_tick(ltp - side.sign * ltp * 3 // 100, inst.tick_size)
+        orders.append(OrderRequest(broker.account, inst.key, side, quantity, OrderType.LIMIT, product, price=price))
+    return orders
+
+
+def test_modifies_and_cancels_under_faults_settle_in_session_and_are_never_resent(witness_sandbox, tmp_path, qapp):
+    sandbox = witness_sandbox
+    broker = logged_in_broker(sandbox, tmp_path)
+    broker.http.limits = RateLimits({"orders": (1000, None), "other": (1000, None)})
+    market = MarketStore(InstrumentCatalog(broker.instruments()))
+    journal = OrderJournal(tmp_path / "home" / "orders.sqlite3")
+    runner = BackgroundRunner(workers=12)
+    service = OrderService(broker, market, journal, runner, MessageLog())
+    states: dict[str, list[str]] = {}
+    service.intent_state_changed.connect(lambda tag, state: states.setdefault(tag, []).append(state))
+    try:
+        # Resting orders placed without faults; the terminal's view of them is the broker's order book.
+        placed = asyncio.run(place_all(service, resting_orders(broker, CHANGED_ORDERS), at_once=12))
+        assert all(o.accepted for outcomes in placed for o in outcomes)
+        book = {o.order_id: o for o in broker.order_book()}
+        orders = [book[o.order_id] for outcomes in placed for o in outcomes if book[o.order_id].is_open]
+        quotes = {t.key: t for t in broker.quotes(sorted({o.instrument_key for o in orders}))}
+        plan = plan_changes(orders, quotes, {o.instrument_key: broker.instrument(o.instrument_key) for o in orders})
+
+        sandbox.set_faults(REST_FAULT_PROFILE, seed=17)
+        started = time.monotonic()
+        took = asyncio.run(run_changes(service, plan, at_once=12))
+        elapsed = time.monotonic() - started
+        injector = sandbox.faults
+        sandbox.set_faults(None)
+        left_open = len(journal.unresolved())  # every look-up failed: settled on the next start
+        if left_open:
+            asyncio.run(service.reconcile_journal())
+    finally:
+        runner.shutdown()
+
+    # The sandbox received each modify and cancel once: nothing was resent, not even after a refusal.
+    received = sandbox.change_requests
+    assert all(len(faults) == 1 for faults in received.values()), \
+        {key: faults for key, faults in received.items() if len(faults) != 1}
+    checked = {tag for tag, seen in states.items() if "unknown, checking" in seen}
+    figures = check_changes(journal, sandbox.exchange, sandbox.account, plan, took, checked)
+
+    # Each change's journal state is the one the fault its request met calls for.
+    rows = {(e.order_id, e.action): e for e in journal.entries(limit=10_000) if e.action in ("modify", "cancel")}
+    for (order_id, action), entry in rows.items():
+        faults = received.get((order_id, ROUTE_OF[action]))
+        if faults is None:  # failed before it was sent: the order's history could not be read
+            assert entry.state is JournalState.FAILED, entry
+        elif faults[0] in ("rate_limited", "session_expired"):
+            assert entry.state is JournalState.FAILED, (faults, entry)
+        elif faults[0] == "http_500":  # refused before the order system, so it shows nowhere
+            assert entry.state is JournalState.NOT_FOUND and entry.tag in checked, (faults, entry)
+        elif faults[0] in PROCESSED_FAULTS:  # carried out or refused by the exchange: the book says which
+            assert entry.state in (JournalState.SENT, JournalState.NOT_FOUND) and entry.tag in checked, \
+                (faults, entry)
+        else:
+            assert entry.state in (JournalState.SENT, JournalState.REJECTED) and entry.tag not in checked, \
+                (faults, entry)
+    # The UI heard "unknown, checking" for each of those, and then a settled word.
+    assert all(states[tag][-1] in ("sent", "not placed") for tag in checked)
+
+    change_faults = Counter(faults[0] for faults in received.values())
+    rate = 1 - change_faults["ok"] / sum(change_faults.values())
+    assert rate >= 0.20 and injector.measured_rate() >= 0.20, (change_faults, injector.measured_rate())
+    assert all(change_faults[kind] >= 2 for kind in REST_FAULTS), change_faults
+    # About a fifth of the changes met a reply that says nothing; each outcome of checking happened.
+    assert len(checked) >= 0.10 * len(took), len(checked)
+    for outcome in ("SENT: cancelled (found)", "SENT: modified (found)", "NOT_FOUND: still open",
+                    "NOT_FOUND: already filled"):
+        assert any(outcome in name for name in figures), (outcome, figures)
+    log.warning("Flattrade modify/cancel fault suite: %d orders, %d changes (%d modify, %d cancel) in %.1f s; "
+                "change requests %d, faulted %.1f%% %s; all %d REST requests %.1f%% faulted; %d went "
+                "'unknown, checking'; settled at restart %d; outcomes %s", len(plan), len(took),
+                sum(a == "modify" for _, a in took), sum(a == "cancel" for _, a in took), elapsed,
+                sum(change_faults.values()), 100 * rate, dict(change_faults), injector.rest_requests,
+                100 * injector.measured_rate(), len(checked), left_open, dict(sorted(figures.items())))
 
 
 # --- websocket ------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ and the caller reconciles with ``find_order_by_tag`` (every order carries its ta
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +32,7 @@ from terminal.brokers.angelone.schemas import (
 )
 from terminal.brokers.base import (
     AuthenticationError, Broker, BrokerError, FeedSink, InstrumentNotFoundError, NetworkError, OrderOutcomeUnknown,
-    OrderRejectedError, SessionInfo,
+    OrderRejectedError, RateLimitedError, SessionInfo,
 )
 from terminal.domain import (
     AccountId, Candle, Funds, Holding, Instrument, InstrumentKey, Order, OrderModification, OrderRequest, Position,
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 QUOTE_BATCH = 50  # tokens per market/v1/quote call
 # "Something went wrong" / "Internal error": the order system may have acted; reconcile, never resend.
 UNSURE_CODES = frozenset({"AB1004", "AB2001"})
+LOOKUP_RETRY_DELAYS = (0.2, 0.5)  # seconds between reads of the order book before a modify or cancel
 
 
 def _rows(data, what: str) -> list:
@@ -242,25 +245,50 @@ class AngelOneBroker(Broker):
         return order_id
 
     def _find_order(self, order_id: str) -> Order:
-        for order in self.order_book():
+        """The order as the book shows it, read before a modify or cancel (which need its current
+        values). Read-only, so a failed read is retried; if it keeps failing nothing was sent."""
+        for delay in LOOKUP_RETRY_DELAYS + (None,):
+            try:
+                book = self.order_book()
+                break
+            except (NetworkError, RateLimitedError) as exc:
+                if delay is None:
+                    raise BrokerError(f"Not sent: the order book could not be read ({exc}).", hint=exc.hint) from exc
+                time.sleep(delay * random.uniform(0.8, 1.2))
+        for order in book:
             if order.order_id == order_id:
                 return order
         raise BrokerError(f"Order {order_id} is not in the Angel One order book.",
                           hint="Refresh the order book; the order may belong to another day.")
 
     def modify_order(self, order_id: str, modification: OrderModification) -> None:
+        """Sent once: a lost, empty, 5xx or AB1004/AB2001 reply raises OrderOutcomeUnknown (look the order up)."""
         order = self._find_order(order_id)
         body = modification_to_wire(order, modification, self.instrument(order.instrument_key))
-        reply = self.session.call("modify_order", body)
+        reply = self._change("modify_order", body, order_id)
         if not reply.ok:
             raise OrderRejectedError(reply.message or "Modification refused")
 
     def cancel_order(self, order_id: str) -> None:
+        """Sent once, like ``modify_order``."""
         order = self._find_order(order_id)
-        reply = self.session.call("cancel_order", {"variety": variety_of(order), "orderid": order_id})
+        reply = self._change("cancel_order", {"variety": variety_of(order), "orderid": order_id}, order_id)
         if not reply.ok:
-            raise BrokerError(f"Cancel refused: {reply.message} ({reply.code})",
-                              hint="Refresh the order book; the order may have filled or been cancelled.")
+            raise OrderRejectedError(f"Cancel refused: {reply.message} ({reply.code})",
+                                     hint="Refresh the order book; the order may have filled or been cancelled.")
+
+    def _change(self, name: str, body: dict, order_id: str):
+        """One modify or cancel call; a reply that does not say what happened is OrderOutcomeUnknown."""
+        try:
+            reply = self.session.call(name, body)
+        except (EmptyReplyError, NetworkError) as exc:
+            if isinstance(exc, OrderOutcomeUnknown):
+                raise
+            raise OrderOutcomeUnknown(f"Angel One's reply to {name} of order {order_id} was lost ({exc}).") from exc
+        if not reply.ok and reply.code in UNSURE_CODES:
+            raise OrderOutcomeUnknown(f"Angel One answered {name} of order {order_id} with an internal error "
+                                      f"({reply.message} {reply.code}).")
+        return reply
 
     def order_book(self) -> list[Order]:
         orders = []

@@ -392,26 +392,36 @@ class FlattradeBroker(FlattradeGtt, Broker):
         return history[-1]
 
     def modify_order(self, order_id: str, modification: OrderModification) -> None:
-        current = self.order(order_id)
-        inst = self.instrument(current.instrument_key)
-        order_type = modification.order_type or current.order_type
-        price = current.price if modification.price is None else modification.price
-        trigger = current.trigger_price if modification.trigger_price is None else modification.trigger_price
-        price, trigger, wire_type = self._wire_prices(inst, current.side.sign, order_type, price, trigger)
-        fields = modify_order_fields(current, modification, self.config.client_id, price=price, trigger=trigger,
-                                     wire_type=wire_type, exchange=inst.exchange.value)
+        """ModifyOrder, sent once: anything but a clear answer raises OrderOutcomeUnknown (look the order up)."""
+        fields = self._modify_fields(order_id, modification)
         try:
             self.http.post("ModifyOrder", fields)
         except NorenError as exc:
             raise OrderRejectedError(exc.emsg) from exc
 
+    def _modify_fields(self, order_id: str, modification: OrderModification) -> dict:
+        """The ModifyOrder jData from the order's current values. A failure here (its history or
+        an LTP could not be read) happens before anything is sent: a plain BrokerError."""
+        try:
+            current = self.order(order_id)
+            inst = self.instrument(current.instrument_key)
+            order_type = modification.order_type or current.order_type
+            price = current.price if modification.price is None else modification.price
+            trigger = current.trigger_price if modification.trigger_price is None else modification.trigger_price
+            price, trigger, wire_type = self._wire_prices(inst, current.side.sign, order_type, price, trigger)
+        except NetworkError as exc:  # a failed look-up before sending must not look like a lost modify
+            raise BrokerError(f"Not sent: {exc}", hint=exc.hint) from exc
+        return modify_order_fields(current, modification, self.config.client_id, price=price, trigger=trigger,
+                                   wire_type=wire_type, exchange=inst.exchange.value)
+
     def cancel_order(self, order_id: str) -> None:
+        """CancelOrder, sent once, like ``modify_order``."""
         try:
             self.http.post("CancelOrder", {"ordersource": "API", "uid": self.config.client_id,
                                            "norenordno": order_id})
         except NorenError as exc:
-            raise BrokerError(f"Cancel refused: {exc.emsg}",
-                              hint="Refresh the order book; the order may have filled or been cancelled.") from exc
+            raise OrderRejectedError(f"Cancel refused: {exc.emsg}",
+                                     hint="Refresh the order book; the order may have filled or been cancelled.") from exc
 
     def order_book(self) -> list[Order]:
         rows = self.http.post("OrderBook", {"ordersource": "API", "uid": self.config.client_id}, list_route=True)

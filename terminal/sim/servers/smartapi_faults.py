@@ -155,9 +155,23 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.calls = 0  # REST calls seen (exempt routes excluded)
         self.injected: Counter[str] = Counter()  # fault -> times injected
+        self._drawn = threading.local()
 
     def rest(self, route: str) -> RestFault:
         """The fault (if any) for one call of ``route`` (the last path segment, e.g. "placeOrder")."""
+        fault = self._draw(route)
+        self._drawn.fault = fault
+        return fault
+
+    def drawn(self) -> RestFault | None:
+        """The fault this thread drew last (None: none since ``forget_drawn``). The sandbox answers
+        each request on one thread, so a request log can tell what the request met."""
+        return getattr(self._drawn, "fault", None)
+
+    def forget_drawn(self) -> None:
+        self._drawn.fault = None
+
+    def _draw(self, route: str) -> RestFault:
         if route in EXEMPT_ROUTES:
             return RestFault()
         with self._lock:
