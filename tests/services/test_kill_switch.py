@@ -1,6 +1,7 @@
 """The kill switch on the paper broker: everything cancelled, everything flat, entries locked, all journaled."""
 
-from datetime import date, timedelta
+import time
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -14,10 +15,18 @@ from terminal.services.messages import Level, MessageLog
 from terminal.services.order_service import OrderService
 from terminal.services.portfolio_store import PortfolioStore
 from terminal.services.risk import RiskCheck, RiskLimits
+from terminal.sim.calendar import IST
 from terminal.sim.exchange import SimulatedExchange
 from terminal.storage.journal import OrderJournal
 
-TODAY = date(2025, 11, 20)
+TODAY = date(2025, 11, 24)  # a Monday: the nearest NIFTY weekly expires tomorrow, so options are cheap
+
+
+def clock_from(day: date):
+    """The exchange's clock runs from 10:00 IST on ``day``: premiums and margins do not depend on
+    the date the tests run (a far expiry made the 40-lot option cost more than the account holds)."""
+    start, t0 = datetime(day.year, day.month, day.day, 10, 0, tzinfo=IST), time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - t0)
 
 
 class Desk:
@@ -51,7 +60,7 @@ class Desk:
 
 @pytest.fixture
 def exchange():
-    return SimulatedExchange(seed=3)
+    return SimulatedExchange(seed=3, clock=clock_from(TODAY))
 
 
 def open_positions_and_orders(desk, run_async):
