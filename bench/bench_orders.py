@@ -48,6 +48,7 @@ from terminal.brokers.paper.broker import PaperBroker  # noqa: E402
 from terminal.domain import OrderRequest, OrderType, Product, Side  # noqa: E402
 from terminal.sim.exchange import SimulatedExchange  # noqa: E402
 from terminal.storage.memory_keyring import memory_keyring_installed  # noqa: E402
+from tests.support.network import free_port  # noqa: E402  (test code; the product never imports it)
 
 RELIANCE = "NSE:2885"
 ROUND_TRIP_S = 0.020  # the modelled network round trip of one REST order call
@@ -266,14 +267,6 @@ class RequestClock:
     def count(self) -> int:
         with self._lock:
             return len(self.arrivals)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_sandbox(kind: str):

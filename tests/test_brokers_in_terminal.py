@@ -6,20 +6,13 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
+from support.network import free_port
 
 from terminal.app import BrokerSetupError, create_broker, create_context, read_sandbox_info, shutdown, start_session
 from terminal.domain import OrderStatus
 from terminal.storage.journal import OrderJournal
 from terminal.storage.settings import Settings
 from terminal.ui.main_window import MainWindow
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ again, and orders go out again; while the session is dead they are refused, neve
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from support.network import free_port
 
 from terminal.app import create_broker, create_context, shutdown, start_session
 from terminal.domain import OrderRequest, OrderType, Product, Side
@@ -19,12 +19,6 @@ from terminal.services.session_lifecycle import (
 )
 from terminal.storage.journal import JournalState, OrderJournal
 from terminal.storage.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

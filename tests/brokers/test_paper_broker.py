@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
+from support.feed_sink import RecordingSink
+from support.polling import wait_for
 
 from terminal.brokers.base import BrokerError, FeedState, InstrumentNotFoundError, OrderRejectedError
 from terminal.brokers.paper import PaperBroker
 from terminal.domain import OrderModification, OrderRequest, OrderStatus, OrderType, Product, Side
 from terminal.sim.exchange import SimulatedExchange
-
-
-class CollectingSink:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.tick_batches = []
-        self.orders = []
-        self.trades = []
-        self.states = []
-
-    def on_ticks(self, ticks):
-        with self.lock:
-            self.tick_batches.append(list(ticks))
-
-    def on_order_update(self, order):
-        with self.lock:
-            self.orders.append(order)
-
-    def on_trade(self, trade):
-        with self.lock:
-            self.trades.append(trade)
-
-    def on_feed_state(self, state, message=""):
-        with self.lock:
-            self.states.append(state)
-
-
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture
@@ -62,13 +29,14 @@ def test_identity_and_session(broker):
 
 
 def test_feed_pushes_only_subscribed_ticks_and_stops(broker):
-    sink = CollectingSink()
+    sink = RecordingSink()
     keys = ["NSE:26000", "NSE:2885"]
     broker.subscribe(keys)
     broker.connect_feed(sink)
     assert wait_for(lambda: len(sink.tick_batches) >= 5)
     broker.disconnect_feed()
-    assert sink.states[0] is FeedState.CONNECTED and sink.states[-1] is FeedState.DISCONNECTED
+    states = [state for state, _ in sink.states]
+    assert states[0] is FeedState.CONNECTED and states[-1] is FeedState.DISCONNECTED
     seen = {t.key for batch in sink.tick_batches for t in batch}
     assert seen == set(keys)
     assert all(isinstance(batch, list) and batch for batch in sink.tick_batches)
@@ -80,7 +48,7 @@ def test_feed_pushes_only_subscribed_ticks_and_stops(broker):
 def test_unsubscribe_and_unknown_keys(broker):
     with pytest.raises(InstrumentNotFoundError):
         broker.subscribe(["NSE:26000", "NFO:1"])
-    sink = CollectingSink()
+    sink = RecordingSink()
     broker.subscribe(["NSE:26000"])
     broker.connect_feed(sink)
     assert wait_for(lambda: sink.tick_batches)
@@ -93,7 +61,7 @@ def test_unsubscribe_and_unknown_keys(broker):
 
 
 def test_marketable_order_reports_pending_open_complete_and_a_trade(broker):
-    sink = CollectingSink()
+    sink = RecordingSink()
     broker.connect_feed(sink)
     option = next(i for i in broker.instruments() if i.is_option and i.underlying == "NIFTY")
     ask = broker.quotes([option.key])[0].asks[0].price

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from change_witness import CountingExchange, check_changes, plan_changes, run_changes
+from support.feed_sink import RecordingSink
 
 from terminal.brokers.angelone import AngelOneBroker, AngelOneConfig, sandbox_config, store_sandbox_secrets
 from terminal.brokers.angelone.decoder import LTP, QUOTE, SNAP_QUOTE
@@ -45,34 +46,6 @@ PROFILE = ("drop_reply_after_accept=0.08,http_500=0.04,html_error=0.03,truncated
            "token_expired=0.03,empty_body=0.03,delay_ms=0-120")
 SETTLED = {JournalState.SENT, JournalState.REJECTED, JournalState.FAILED, JournalState.NOT_FOUND}
 RELIANCE, SBIN = "NSE:2885", "NSE:3045"
-
-
-class Sink:
-    """A FeedSink that keeps everything (thread-safe enough for appends) with a polling wait."""
-
-    def __init__(self):
-        self.ticks, self.orders, self.trades, self.states = [], [], [], []
-
-    def on_ticks(self, ticks):
-        self.ticks.extend(ticks)
-
-    def on_order_update(self, order):
-        self.orders.append(order)
-
-    def on_trade(self, trade):
-        self.trades.append(trade)
-
-    def on_feed_state(self, state, message=""):
-        self.states.append((state, message))
-
-    @staticmethod
-    def wait(predicate, timeout: float = 8.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
 
 
 @pytest.fixture
@@ -381,7 +354,7 @@ def test_modifies_and_cancels_under_faults_settle_in_session_and_are_never_resen
 # --- the feed comes back -------------------------------------------------------------------------------
 def test_100_forced_drops_restore_every_subscription(sandbox, tmp_path):
     broker = make_broker(sandbox, tmp_path)
-    sink = Sink()
+    sink = RecordingSink()
     wanted = {RELIANCE: SNAP_QUOTE, SBIN: LTP}
     catalog = InstrumentCatalog(broker.instruments())
     option = catalog.option_chain("NIFTY", catalog.expiries("NIFTY")[0])[2][1].key
@@ -389,44 +362,44 @@ def test_100_forced_drops_restore_every_subscription(sandbox, tmp_path):
     broker.connect_feed(sink)
     for key, mode in wanted.items():
         broker.subscribe([key], mode=mode)
-    assert Sink.wait(lambda: sandbox.feed_subscriptions() == [wanted])
+    assert sink.wait(lambda: sandbox.feed_subscriptions() == [wanted])
     for n in range(100):
         seen = len(sink.ticks)
         assert sandbox.drop_feed_connections() == 1, n
         if n % 10 == 0:
             assert sandbox.drop_order_connections() == 1, n
-        assert Sink.wait(lambda: sandbox.feed_subscriptions() == [wanted]), (n, sandbox.feed_subscriptions())
-        assert Sink.wait(lambda: {t.key for t in sink.ticks[seen:]} >= set(wanted)), n
+        assert sink.wait(lambda: sandbox.feed_subscriptions() == [wanted]), (n, sandbox.feed_subscriptions())
+        assert sink.wait(lambda: {t.key for t in sink.ticks[seen:]} >= set(wanted)), n
     assert broker.feed.sockets[0].connections == 101
-    assert Sink.wait(lambda: broker.order_socket.connections == 11 and broker.order_socket.resyncs == 10)
+    assert sink.wait(lambda: broker.order_socket.connections == 11 and broker.order_socket.resyncs == 10)
     assert sum(state is FeedState.RECONNECTING for state, _ in sink.states) >= 100
     broker.disconnect_feed()
 
 
 def test_stalled_sockets_are_noticed_and_rebuilt(sandbox, tmp_path):
     broker = make_broker(sandbox, tmp_path)
-    sink = Sink()
+    sink = RecordingSink()
     broker.subscribe([RELIANCE])
     broker.connect_feed(sink)
-    assert Sink.wait(lambda: bool(sink.ticks) and broker.order_socket.connections == 1)
+    assert sink.wait(lambda: bool(sink.ticks) and broker.order_socket.connections == 1)
     assert sandbox.stall_connections() == 2  # open, silent: no ticks, no pongs, no order updates
     request = OrderRequest(broker.account, RELIANCE, Side.BUY, 2, OrderType.MARKET, Product.MIS)
     order_id = broker.place_order(request)  # its updates go into the stalled socket and are lost
     seen = len(sink.ticks)
     # the watchdogs rebuild both sockets; the order socket re-reads the book and reports the fill
-    assert Sink.wait(lambda: len(sink.ticks) > seen + 2, timeout=10)
+    assert sink.wait(lambda: len(sink.ticks) > seen + 2, timeout=10)
     assert broker.feed.sockets[0].connections == 2
-    assert Sink.wait(lambda: broker.order_socket.connections == 2 and broker.order_socket.resyncs == 1, timeout=10)
-    assert Sink.wait(lambda: sum(t.quantity for t in sink.trades if t.order_id == order_id) == 2)
+    assert sink.wait(lambda: broker.order_socket.connections == 2 and broker.order_socket.resyncs == 1, timeout=10)
+    assert sink.wait(lambda: sum(t.quantity for t in sink.trades if t.order_id == order_id) == 2)
     broker.disconnect_feed()
 
 
 def test_the_feed_survives_random_drops_and_stalls(sandbox, tmp_path):
     broker = make_broker(sandbox, tmp_path)
-    sink = Sink()
+    sink = RecordingSink()
     broker.subscribe([RELIANCE, SBIN])
     broker.connect_feed(sink)
-    assert Sink.wait(lambda: {t.key for t in sink.ticks} >= {RELIANCE, SBIN})
+    assert sink.wait(lambda: {t.key for t in sink.ticks} >= {RELIANCE, SBIN})
     injector = sandbox.set_faults("ws_drop=0.6,ws_stall=0.3", seed=3)
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline and injector.injected.total() < 6:
@@ -434,6 +407,6 @@ def test_the_feed_survives_random_drops_and_stalls(sandbox, tmp_path):
     sandbox.set_faults(None)
     assert injector.injected["ws_drop"] >= 1 and injector.injected["ws_stall"] >= 1, injector.injected
     seen = len(sink.ticks)
-    assert Sink.wait(lambda: {t.key for t in sink.ticks[seen:]} >= {RELIANCE, SBIN}, timeout=10)
-    assert Sink.wait(lambda: sandbox.feed_subscriptions() == [{RELIANCE: SNAP_QUOTE, SBIN: SNAP_QUOTE}])
+    assert sink.wait(lambda: {t.key for t in sink.ticks[seen:]} >= {RELIANCE, SBIN}, timeout=10)
+    assert sink.wait(lambda: sandbox.feed_subscriptions() == [{RELIANCE: SNAP_QUOTE, SBIN: SNAP_QUOTE}])
     broker.disconnect_feed()

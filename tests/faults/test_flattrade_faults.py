@@ -17,15 +17,16 @@ import asyncio
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from collections import Counter
+from functools import partial
 from urllib.parse import parse_qs
 
 import pytest
-import requests
 from change_witness import CountingExchange, check_changes, plan_changes, run_changes
+from support.network import follow_login_page, free_port
+from support import polling
 
 from terminal.brokers.base import FeedState
 from terminal.brokers.flattrade import create_broker, sandbox_config, store_sandbox_secrets
@@ -54,25 +55,8 @@ EXPECTED_STATE = {"ok": JournalState.SENT, "drop_reply_after_accept": JournalSta
                   "session_expired": JournalState.FAILED}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def follow_login_page(url: str) -> None:
-    """The 'browser': GET the sandbox's auto-approving login page and follow its redirect."""
-    threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 5}, daemon=True).start()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+# Faults delay every reply: twice the usual patience, polled twice as often.
+wait_for = partial(polling.wait_for, timeout=10.0, interval=0.01)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.feed_sink import RecordingSink
 
 from terminal.brokers.base import (
     BrokerError, NetworkError, OrderOutcomeUnknown, OrderRejectedError, RateLimitedError, SessionExpiredError,
@@ -313,23 +314,6 @@ def test_order_update_frames(frame):
         assert_sane_trade(trade)
 
 
-class Sink:
-    def __init__(self):
-        self.ticks, self.orders, self.trades = [], [], []
-
-    def on_ticks(self, ticks):
-        self.ticks.extend(ticks)
-
-    def on_order_update(self, order):
-        self.orders.append(order)
-
-    def on_trade(self, trade):
-        self.trades.append(trade)
-
-    def on_feed_state(self, state, message=""):
-        pass
-
-
 def frame_text(frame) -> str | bytes:
     return frame if isinstance(frame, str | bytes) else json.dumps(frame)
 
@@ -339,7 +323,7 @@ def frame_text(frame) -> str | bytes:
                           mutated(OM_FILL).map(frame_text), any_json.map(frame_text), st.text(max_size=40),
                           st.binary(max_size=40), st.just("[" * 5000)), min_size=1, max_size=4))
 def test_the_feed_survives_any_frame_and_pushes_only_sane_objects(messages):
-    sink = Sink()
+    sink = RecordingSink()
     feed = NorenFeed("ws://127.0.0.1:9/", "FZ00000", lambda: "token", sink, account=ACCOUNT,
                      token_for_symbol=lambda exch, tsym: "40210")
     handler = _DecoderBugs()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.feed_sink import RecordingSink
 
 from terminal.brokers.angelone.config import AngelOneConfig
 from terminal.brokers.angelone.decoder import FRAME_SIZES, FrameError, decode_tick
@@ -213,23 +214,6 @@ def test_candle_rows(rows):
 
 
 # --- order-update frames -----------------------------------------------------------------------------------
-class _Sink:
-    def __init__(self):
-        self.orders, self.trades, self.ticks, self.states = [], [], [], []
-
-    def on_order_update(self, order):
-        self.orders.append(order)
-
-    def on_trade(self, trade):
-        self.trades.append(trade)
-
-    def on_ticks(self, ticks):
-        self.ticks.extend(ticks)
-
-    def on_feed_state(self, state, message=""):
-        self.states.append((state, message))
-
-
 CONFIG = AngelOneConfig(client_code="A1", api_key="k")
 update_frames = (st.builds(lambda frame, data: json.dumps({**frame, "orderData": data}),
                            mutated({k: v for k, v in UPDATE_FRAME.items() if k != "orderData"}),
@@ -250,7 +234,7 @@ def test_order_update_frames(text):
         order, fill_id = update
         assert_sane_order(order)
         assert isinstance(fill_id, str)
-    sink = _Sink()
+    sink = RecordingSink()
     OrderUpdateSocket(CONFIG, lambda: None, ACCOUNT, sink, lambda: None).on_text(text)  # never raises
     for order in sink.orders:
         assert_sane_order(order)
@@ -268,7 +252,7 @@ control_frames = (st.sampled_from(["pong", "ping", "", "{", "null", "[]", '"E100
 @FUZZ
 @given(control_frames)
 def test_market_socket_text_frames(text):
-    sink = _Sink()
+    sink = RecordingSink()
     sock = MarketSocket(CONFIG, lambda: None, sink, sink.on_feed_state, lambda: None)
     sock.on_text(text)  # never raises
     assert len(sock.errors) <= 1 and len(sink.states) == len(sock.errors) and not sink.ticks
@@ -280,7 +264,7 @@ def test_market_socket_text_frames(text):
 
 
 def test_the_documented_error_frame_is_reported():
-    sink = _Sink()
+    sink = RecordingSink()
     sock = MarketSocket(CONFIG, lambda: None, sink, sink.on_feed_state, lambda: None)
     sock.on_text('{"correlationID":"abcde12345","errorCode":"E1002",'
                  '"errorMessage":"Invalid Request. Subscription Limit Exceeded"}')
@@ -291,7 +275,7 @@ def test_the_documented_error_frame_is_reported():
 # --- binary ticks --------------------------------------------------------------------------------------------
 def feed_frame(frame: bytes) -> None:
     """Through the market socket as the feed sees it: no exception, only possible ticks delivered."""
-    sink = _Sink()
+    sink = RecordingSink()
     MarketSocket(CONFIG, lambda: None, sink, sink.on_feed_state, lambda: None).on_binary(frame)
     for tick in sink.ticks:
         assert isinstance(tick, Tick) and KEY.match(tick.key), tick.key

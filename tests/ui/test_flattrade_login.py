@@ -12,6 +12,7 @@ import requests
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog
+from support.network import free_port
 
 from terminal.brokers.base import AuthenticationError
 from terminal.brokers.flattrade import create_broker, sandbox_config, store_sandbox_secrets
@@ -19,12 +20,6 @@ from terminal.brokers.flattrade.auth import LoopbackRedirect, auth_page_url
 from terminal.services.background import BackgroundRunner
 from terminal.sim.servers.noren import NorenSandbox
 from terminal.ui.dialogs.flattrade_login import FlattradeLoginDialog, offers_paste_login
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
