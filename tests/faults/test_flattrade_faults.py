@@ -367,9 +367,15 @@ def test_100_forced_websocket_drops_restore_every_subscription(sandbox, tmp_path
             wait_for(lambda: sink.keys_on(drop + 1) == set(keys))
         assert broker.feed.subscriptions() == (set(keys), set(keys))
         assert sandbox.session_count() == 1
-        with sandbox._lock:
-            [session] = sandbox._sessions
-            assert session.orders and session.touchline == set(keys) == session.depth
+
+        def resubscribed() -> bool:
+            # Quotes ("t") go before depth ("d"): the ticks can arrive before the sandbox has read
+            # the depth request of the last connection, so wait for its state, then assert it.
+            with sandbox._lock:
+                [session] = sandbox._sessions
+                return bool(session.orders) and session.touchline == set(keys) == session.depth
+
+        wait_for(resubscribed)
         assert sink.states.count(FeedState.CONNECTED) == 101
     finally:
         broker.disconnect_feed()
