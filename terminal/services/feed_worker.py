@@ -150,10 +150,13 @@ class FeedWorker(QThread):
                 self._bar_keys.discard(key)
 
     def acknowledge(self) -> None:
-        """The UI applied the last batch; the next one may be sent."""
+        """The UI applied the last batch; the next one may be sent.
+
+        The event alone wakes a worker waiting for it. Nothing else waits on an acknowledgement
+        (a worker idle in ``_cond`` waits for ticks, not for this), so the UI thread does not take
+        the lock the broker's thread holds while it stores ticks.
+        """
         self._acknowledged.set()
-        with self._cond:
-            self._cond.notify()
 
     def stop(self, timeout_ms: int = 3000) -> None:
         with self._cond:

@@ -134,6 +134,13 @@ class ChainData(QObject):
     ``quotes_changed(list[int])`` rows whose option ticked in this batch; ``greeks_changed``
     after the analytics of the whole chain were recomputed (``changed_rows`` then holds the rows
     whose shown values moved); ``header_changed`` when spot, future or forward moved.
+
+    A chain whose panel (its parent widget) is hidden in a shown window -- a dock tabbed behind
+    another, or closed -- does no chain-wide work and sends nothing: ticks only mark it behind,
+    and within a batch or a quarter of a second of the panel coming into sight ``catch_up``
+    brings it up to date (its quotes are read live, so only IV and greeks lag that long).
+    ``open_interest`` and ``open_interest_change`` are (2, strikes) arrays as of the last
+    recompute, units, 0 where unknown.
     """
 
     structure_changed = Signal()
@@ -161,12 +168,42 @@ class ChainData(QObject):
         self.analytics: ChainAnalytics | None = None
         self.pcr = math.nan
         self.max_pain: int | None = None
+        self.open_interest = np.zeros((2, 0))
+        self.open_interest_change = np.zeros((2, 0))
+        self._behind = False  # ticks arrived while out of sight: catch up when shown
         self._where: dict[InstrumentKey, tuple[int, int]] = {}  # key -> (row, side)
         self._subscribed: list[InstrumentKey] = []
         self._shown: np.ndarray | None = None  # analytics as displayed last time, to find moved rows
         self._timer = QTimer(self, singleShot=True, interval=interval_ms)
-        self._timer.timeout.connect(self.recompute)
+        self._timer.timeout.connect(self._on_timer)
         market.ticks_updated.connect(self._on_ticks)
+        self._panel = parent if parent is not None and parent.isWidgetType() else None  # the panel showing it
+
+    def out_of_sight(self) -> bool:
+        """True when the panel is hidden inside a shown window: closed, or a dock tabbed behind
+        another (Qt keeps those "visible" but out of the window, so the visible region tells).
+        A panel whose window is not shown (a test, a tool) counts as in sight."""
+        panel = self._panel
+        return panel is not None and panel.window().isVisible() and panel.visibleRegion().isEmpty()
+
+    def catch_up(self) -> None:
+        """Bring a chain that skipped batches while out of sight up to date: every row's quotes,
+        then the analytics (and the header)."""
+        if not self._behind:
+            return
+        self._behind = False
+        if self.strikes:
+            self.quotes_changed.emit(list(range(len(self.strikes))))
+        self.recompute()
+
+    def _on_timer(self) -> None:
+        if self.out_of_sight():
+            if self._behind:
+                self._timer.start()  # look again shortly: the panel may come into sight with no new tick
+        elif self._behind:
+            self.catch_up()
+        else:
+            self.recompute()
 
     # --- choosing the chain ---------------------------------------------------------------------
     def underlyings(self) -> list[str]:
@@ -210,6 +247,7 @@ class ChainData(QObject):
                 self._where[put] = (at, PUT)
         self._resubscribe()
         self._shown = None
+        self.open_interest = np.zeros((2, 0))  # another chain: PCR and max pain are redone
         self.recompute(emit=False)
         self.structure_changed.emit()
 
@@ -287,6 +325,16 @@ class ChainData(QObject):
     def _on_ticks(self, keys: frozenset) -> None:
         if not self._where:
             return
+        if self.out_of_sight():
+            # Nobody sees the rows, the greeks or the header: skip the chain-wide work (IV
+            # solve, max pain, repaint signals) until the panel is in sight again; the timer
+            # looks for that four times a second.
+            self._behind = True
+            if not self._timer.isActive():
+                self._timer.start()
+            return
+        if self._behind:
+            self.catch_up()
         rows = sorted({self._where[k][0] for k in keys & self._where.keys()})
         if rows:
             self.quotes_changed.emit(rows)
@@ -303,22 +351,26 @@ class ChainData(QObject):
             self.analytics = None
             return
         prices = np.full((2, n), np.nan)
-        call_oi = np.zeros(n)
-        put_oi = np.zeros(n)
+        oi = np.zeros((2, n))
+        oi_change = np.zeros((2, n))
         tick = self.market.tick
-        for at, (call, put) in enumerate(zip(self.call_keys, self.put_keys)):
-            if call and (t := tick(call)) is not None:
-                prices[CALL, at] = option_premium(t)
-                call_oi[at] = t.open_interest
-            if put and (t := tick(put)) is not None:
-                prices[PUT, at] = option_premium(t)
-                put_oi[at] = t.open_interest
+        for side, keys in ((CALL, self.call_keys), (PUT, self.put_keys)):
+            side_prices, side_oi, side_change = prices[side], oi[side], oi_change[side]
+            for at, key in enumerate(keys):
+                if key and (t := tick(key)) is not None:
+                    side_prices[at] = option_premium(t)
+                    side_oi[at] = t.open_interest
+                    side_change[at] = t.open_interest_change
         years = years_to_expiry(self.expiry, self.clock())
-        self.analytics = chain_analytics(np.asarray(self.strikes, dtype=float), prices, years, self.rate,
-                                         future=self._same_expiry_future(), spot=self.spot(),
-                                         tick=float(self.tick_size))
-        self.pcr = put_call_ratio(call_oi, put_oi)
-        self.max_pain = max_pain(np.asarray(self.strikes, dtype=float), call_oi, put_oi)
+        strikes = np.asarray(self.strikes, dtype=float)
+        self.analytics = chain_analytics(strikes, prices, years, self.rate, future=self._same_expiry_future(),
+                                         spot=self.spot(), tick=float(self.tick_size))
+        if oi.shape != self.open_interest.shape or not np.array_equal(oi, self.open_interest):
+            # OI moves a few times a minute, premiums many times a second: max pain (strikes²
+            # work) and PCR are redone only when the open interest moved.
+            self.pcr = put_call_ratio(oi[CALL], oi[PUT])
+            self.max_pain = max_pain(strikes, oi[CALL], oi[PUT])
+        self.open_interest, self.open_interest_change = oi, oi_change
         if emit:
             self.greeks_changed.emit(self._moved_rows())
             self.header_changed.emit()
@@ -355,6 +407,7 @@ class ChainData(QObject):
         """This expiry as the strategy templates want it: quotes at the mid, IVs, ATM by the reference price."""
         if self.expiry is None or not self.strikes:
             raise ValueError("no option chain chosen")
+        self.catch_up()  # quotes and IVs as of now, even if the panel is out of sight
         atm = nearest_strike(self.strikes, self.reference_price())
         if atm is None:
             raise ValueError(f"{self.underlying}: no price yet to find the ATM strike")

@@ -8,13 +8,16 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
 
 from terminal.analytics.expiry import IST
 from terminal.analytics.greeks import black76_price
 from terminal.domain import Side
 from terminal.domain.money import format_price
-from terminal.services.greeks_engine import CALL, PUT, chain_analytics, max_pain, nearest_strike, put_call_ratio
-from terminal.ui.panels.option_chain import OptionChainPanel, compact_count
+from terminal.services.greeks_engine import (
+    CALL, GREEKS_INTERVAL_MS, PUT, chain_analytics, max_pain, nearest_strike, put_call_ratio,
+)
+from terminal.ui.panels.option_chain import BAR_ROLE, OptionChainPanel, compact_count
 
 
 def feed_chain(ctx, panel) -> None:
@@ -178,3 +181,55 @@ def test_chain_screenshot(chain_panel, paper_ctx, dark_theme, shots, qtbot):
     qtbot.wait(10)
     path = shots / "option_chain.png"
     assert chain_panel.grab().save(str(path))
+
+
+def test_open_interest_moves_max_pain_pcr_and_the_oi_bars(chain_panel, paper_ctx, make_tick):
+    chain, model = chain_panel.chain, chain_panel.model
+    assert chain.max_pain is not None
+    far = 0  # the lowest strike: holders of a huge call OI there are paid least at expiry down there
+    key = chain.key(far, CALL)
+    old = paper_ctx.market.tick(key)
+    huge = int(chain.open_interest.max()) * 1000
+    paper_ctx.market.apply_ticks({key: make_tick(key, old.ltp, old.close, oi=huge)})
+    pcr_before = chain.pcr
+    chain.recompute()
+    assert chain.open_interest[CALL, far] == huge
+    assert chain.pcr < pcr_before
+    assert chain.max_pain == chain.strikes[far]
+    chain_panel._greeks_changed([])
+    oi_column = next(i for i, c in enumerate(model.chain_columns) if c.side == CALL and c.field == "oi")
+    assert model.data(model.index(far, oi_column), BAR_ROLE) == pytest.approx(1.0)
+
+
+def test_a_chain_tabbed_behind_another_dock_does_no_work_until_it_is_shown(qtbot, paper_ctx, make_tick):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    panel = OptionChainPanel(paper_ctx)
+    chain_dock, other = QDockWidget("Option Chain", window), QDockWidget("Other", window)
+    chain_dock.setWidget(panel)
+    other.setWidget(QLabel("in front"))
+    for dock in (chain_dock, other):
+        window.addDockWidget(Qt.LeftDockWidgetArea, dock)
+    window.tabifyDockWidget(chain_dock, other)
+    other.raise_()
+    window.resize(1400, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    feed_chain(paper_ctx, panel)
+    chain = panel.chain
+    qtbot.waitUntil(chain.out_of_sight, timeout=2000)  # Qt keeps it "visible", but out of the window
+    quotes, greeks = [], []
+    chain.quotes_changed.connect(quotes.append)
+    chain.greeks_changed.connect(greeks.append)
+    row = chain.atm_row()
+    key = chain.key(row, CALL)
+    before = chain.value("iv", row, CALL)
+    old = paper_ctx.market.tick(key)
+    paper_ctx.market.apply_ticks({key: make_tick(key, old.ltp + 2000, old.close)})
+    qtbot.wait(3 * GREEKS_INTERVAL_MS)
+    assert quotes == [] and greeks == [] and chain.value("iv", row, CALL) == before
+    chain_dock.raise_()
+    qtbot.waitUntil(lambda: bool(greeks), timeout=3000)  # with no further tick
+    assert not chain.out_of_sight()
+    assert quotes[0] == list(range(len(chain.strikes)))  # every row, once
+    assert chain.value("iv", row, CALL) > before

@@ -188,3 +188,38 @@ def test_a_flash_that_ended_is_cleared_with_the_next_batch(qtbot, ctx, make_tick
     ctx.market.apply_ticks({HDFC: make_tick(HDFC, 990_00)})  # same price: no new flash
     assert not panel.is_flashing(RELIANCE)
     assert panel.model.data(panel.model.index(0, watch.FLASH_COLUMN), Qt.BackgroundRole) is None
+
+
+def test_a_row_that_flashes_again_flashes_until_its_latest_move_is_old(qtbot, ctx, make_tick, monkeypatch):
+    import terminal.ui.panels.market_watch as watch
+
+    panel = make_panel(qtbot, ctx, [RELIANCE, HDFC])
+    start = watch.time.monotonic()
+    clock = [start]
+    monkeypatch.setattr(watch.time, "monotonic", lambda: clock[0])
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1545_00), HDFC: make_tick(HDFC, 990_00)})
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1546_00)})  # flashes until start + 0.4
+    clock[0] = start + 0.75 * watch.FLASH_SECONDS
+    ctx.market.apply_ticks({RELIANCE: make_tick(RELIANCE, 1547_00)})  # again: until start + 0.7
+    clock[0] = start + 1.25 * watch.FLASH_SECONDS
+    ctx.market.apply_ticks({HDFC: make_tick(HDFC, 990_00)})
+    assert panel.is_flashing(RELIANCE)  # the first flash's end passed, the second's did not
+    clock[0] = start + 1.8 * watch.FLASH_SECONDS
+    ctx.market.apply_ticks({HDFC: make_tick(HDFC, 990_00)})
+    assert not panel.is_flashing(RELIANCE)
+    assert panel.model.data(panel.model.index(0, watch.FLASH_COLUMN), Qt.BackgroundRole) is None
+
+
+def test_ticks_of_rows_scrolled_out_of_view_send_no_repaint_signal(qtbot, ctx, make_tick, spy_model):
+    keys = [f"NSE:{9000 + i}" for i in range(80)]
+    panel = make_panel(qtbot, ctx, keys)
+    qtbot.waitExposed(panel)
+    far = keys[70]
+    assert panel.table.rowViewportPosition(70) > panel.table.viewport().height()  # below the fold
+    spy = spy_model(panel.model)
+    ctx.market.apply_ticks({keys[1]: make_tick(keys[1], 100_00), far: make_tick(far, 200_00)})
+    assert spy.changed == [(1, 1)]
+    assert cell(panel, far, "LTP") == "200.00"  # what it shows when scrolled in
+    panel.select_key(far)
+    ctx.market.apply_ticks({far: make_tick(far, 201_00)})
+    assert spy.changed[-1] == (70, 70)  # now on screen

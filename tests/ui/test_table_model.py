@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
 from terminal.ui import theme
@@ -327,3 +327,105 @@ def test_cached_view_paints_its_own_background_below_the_rows(qtbot):
     image = render(view)
     below = image.pixelColor(200, image.height() - 5)
     assert below == view.palette().color(QPalette.Base), below.name()
+
+
+# --- signalling only the rows on screen ------------------------------------------------------------
+
+
+def shown_view(qtbot, model, height: int = 300) -> TradingTableView:
+    view = TradingTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    model.show_in(view)
+    view.resize(420, height)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def screen_image(view) -> QImage:
+    """The window as last painted (the backing store), not a fresh render: shows what the
+    incremental repaints left on screen."""
+    QApplication.processEvents()
+    QApplication.processEvents()
+    return QGuiApplication.primaryScreen().grabWindow(view.winId()).toImage()
+
+
+def test_rows_scrolled_out_of_view_are_not_signalled_but_show_their_change_when_scrolled_in(qtbot):
+    model = make_cached_model(60)
+    view = shown_view(qtbot, model, height=150)
+    assert model.data(model.index(50, 1)) == "5,100.00"  # formatted and cached
+    first, last = model._rows_on_screen()
+    assert first == 0 and 3 <= last < 50
+    spy = Spy(model)
+    model.item(1).price = 1_00
+    model.item(50).price = 2_00
+    assert model.refresh_keys(["K1", "K50"]) == 1
+    assert spy.changed == [(1, 1, 0, 3)]  # row 50 is far below the viewport
+    assert model.data(model.index(50, 1)) == "2.00"  # forgotten, so formatted afresh when asked
+    view.scrollTo(model.index(50, 0))
+    image = screen_image(view)
+    view.viewport().update()
+    assert screen_image(view) == image  # scrolled in, it was painted with its new price
+
+
+def test_a_view_hidden_in_a_shown_window_gets_no_signals_and_a_never_shown_one_gets_all(qtbot):
+    from PySide6.QtWidgets import QTabWidget
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    front, back = make_cached_model(4), make_cached_model(4)
+    views = []
+    for model in (front, back):
+        view = TradingTableView()
+        view.setModel(model)
+        model.show_in(view)
+        tabs.addTab(view, "t")
+        views.append(view)
+    spies = [Spy(front), Spy(back)]
+    front.refresh_keys(["K1"])
+    back.refresh_keys(["K1"])
+    assert spies[0].changed == spies[1].changed == [(1, 1, 0, 3)]  # no window on screen: layout unknown
+    tabs.resize(420, 300)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    spies = [Spy(front), Spy(back)]
+    front.refresh_keys(["K1"])
+    back.refresh_keys(["K1"])
+    back.refresh_all()
+    assert spies[0].changed == [(1, 1, 0, 3)] and spies[1].changed == []
+    tabs.setCurrentIndex(1)
+    back.item(2).price = 7_00
+    back.refresh_keys(["K2"])
+    assert spies[1].changed == [(2, 2, 0, 3)]
+    assert back.data(back.index(2, 1)) == "7.00"
+
+
+def test_refreshing_a_row_leaves_the_next_row_as_a_full_repaint_would(qtbot):
+    """Qt's dirty rect for a changed row reaches a pixel into the next one; the view repaints
+    that strip's background (here the alternate row colour) without drawing its text."""
+    model = make_cached_model(6)
+    view = shown_view(qtbot, model)
+    screen_image(view)
+    model.item(0).price = 555_00
+    model.refresh_keys(["K0"])
+    after_refresh = screen_image(view)
+    view.viewport().update()
+    assert screen_image(view) == after_refresh
+
+
+def test_refresh_keys_with_cells_signals_whole_rows_and_one_column_of_others(qapp):
+    model = make_cached_model(6)
+    spy = Spy(model)
+    assert model.refresh_keys(["K1", "K2"], ["K4"], 1) == 2
+    assert spy.changed == [(1, 2, 0, 3), (4, 4, 1, 1)]
+
+
+def test_refreshing_one_cell_keeps_the_rest_of_the_cached_row(qapp):
+    model = make_cached_model(3, CountingModel)
+    before = model.cells(1)
+    model.item(1).price = 9_00
+    model.item(1).qty = 5
+    model.refresh_cells(["K1"], 1)
+    after = model.cells(1)
+    assert after[1].text == "9.00" and after[2] is before[2] and after[0] is before[0]

@@ -3,11 +3,13 @@
 Every trading table (market watch, order book, positions, ...) is a list of rows, each with a
 stable key (instrument key, order id). The model keeps ``key -> row index`` in a dict so that a
 tick batch touching ten instruments costs ten dict lookups and a handful of ``dataChanged``
-signals (one per contiguous run of rows), never a reset or a search through the table.
+signals (one per contiguous run of rows, and only rows on screen once the model is told its view
+with ``show_in``), never a reset or a search through the table.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,7 @@ HORIZONTAL = Qt.Orientation.Horizontal
 # No flags() override: QAbstractTableModel's answer (enabled, selectable, no children) is the one
 # wanted, and a Python override is called back per column whenever Qt checks a row's selection.
 CACHED_ROLES = frozenset((DISPLAY_ROLE, ALIGNMENT_ROLE, FOREGROUND_ROLE, BACKGROUND_ROLE))
+LOOK = object()  # "look at the viewport now" (no caller looked already)
 
 LEFT = Qt.AlignLeft | Qt.AlignVCenter
 RIGHT = Qt.AlignRight | Qt.AlignVCenter
@@ -61,13 +64,39 @@ class Column:
     background: Callable[[Any], str | None] | None = None  # this cell's background from the row
 
 
+def _remembered(format_number: Callable[[int], str], limit: int = 100_000) -> Callable[[int | None], str]:
+    """``format_number`` with its answers kept: ticks repeat the same prices and quantities, and a
+    dict lookup is a tenth of formatting with Indian grouping. None and 0 show as ''."""
+    texts: dict[int, str] = {}
+
+    def text(value: int | None) -> str:
+        if not value:
+            return ""
+        known = texts.get(value)
+        if known is None:
+            if len(texts) >= limit:
+                texts.clear()
+            known = texts[value] = format_number(value)
+        return known
+    return text
+
+
+price_text = _remembered(format_price)
+_quantity_text = _remembered(format_quantity)
+
+
+def quantity_text(units: int | None) -> str:
+    """Units with Indian grouping; 0 is '0' (an empty book side), None is ''."""
+    return "0" if units == 0 else _quantity_text(units)
+
+
 def price_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
     """Paise shown as rupees with two decimals and Indian grouping, right-aligned."""
-    return Column(header, value, lambda v: format_price(v) if v else "", RIGHT, **kwargs)
+    return Column(header, value, price_text, RIGHT, **kwargs)
 
 
 def quantity_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
-    return Column(header, value, format_quantity, RIGHT, **kwargs)
+    return Column(header, value, quantity_text, RIGHT, **kwargs)
 
 
 def signed_price_column(header: str, value: Callable[[Any], int | None], **kwargs) -> Column:
@@ -146,6 +175,8 @@ class KeyedTableModel(QAbstractTableModel):
         # (a cell that reads live state must be refreshed by key when that state moves).
         self.cache_cells = cache_cells
         self._cells: dict[int, tuple[Cell, ...]] = {}
+        self._view = None  # the view whose viewport limits which rows are signalled (show_in)
+        self._data_changed = self.dataChanged.emit  # bound once: emitted for every run of rows
 
     # --- Qt model interface ---------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -219,21 +250,28 @@ class KeyedTableModel(QAbstractTableModel):
 
     def _format_row(self, at: int) -> tuple[Cell, ...]:
         row = self._rows[at]
-        brush = self._brush
         row_colour = self.background_of(row) if self.background_of is not None else None
-        cells = []
-        for column in self.columns:
-            value = column.value(row)
-            text = column.format(value)
-            foreground = column.colour(value) if column.colour is not None else None
-            background = column.background(row) if column.background is not None else row_colour
-            if foreground:
-                text_brush = brush(foreground)
-                cells.append(Cell(text, text_brush, brush(background) if background else None,
-                                  self._colours[foreground]))
-            else:
-                cells.append(Cell(text, None, brush(background) if background else None, None))
-        return tuple(cells)
+        return tuple([self._format_cell(row, column, row_colour) for column in self.columns])
+
+    def _format_cell(self, row: Any, column: Column, row_colour: str | None) -> Cell:
+        value = column.value(row)
+        text = column.format(value)
+        foreground = column.colour(value) if column.colour is not None else None
+        background = column.background(row) if column.background is not None else row_colour
+        brush = self._brush
+        if foreground:
+            return Cell(text, brush(foreground), brush(background) if background else None,
+                        self._colours[foreground])
+        return Cell(text, None, brush(background) if background else None, None)
+
+    def _reformat_cell(self, at: int, column: int) -> None:
+        """Format one cell of a cached row again (a flash ending changes the price cell only)."""
+        cells = self._cells.get(at)
+        if cells is not None:
+            row = self._rows[at]
+            row_colour = self.background_of(row) if self.background_of is not None else None
+            cell = self._format_cell(row, self.columns[column], row_colour)
+            self._cells[at] = (*cells[:column], cell, *cells[column + 1:])
 
     def _brush(self, colour: str) -> QBrush:
         brush = self._brushes.get(colour)
@@ -305,29 +343,92 @@ class KeyedTableModel(QAbstractTableModel):
         self.endMoveRows()
         return True
 
-    def refresh_keys(self, keys: Iterable[Hashable]) -> int:
-        """Signal the rows of ``keys`` (unknown keys are ignored) as changed.
+    def refresh_keys(self, keys: Iterable[Hashable], cell_keys: Iterable[Hashable] = (),
+                     column: int | None = None) -> int:
+        """Signal the rows of ``keys`` (unknown keys are ignored) as changed, and ``column`` alone
+        of the rows of ``cell_keys`` (a flash ending), with one look at the viewport for both.
 
-        Emits one ``dataChanged`` per contiguous run of rows; returns how many were emitted.
+        Emits one ``dataChanged`` per contiguous run of rows (of those on screen, after
+        ``show_in``); returns how many were emitted.
         """
-        rows = sorted(at for at in map(self._index.get, keys) if at is not None)
-        return self._emit_runs(rows)
+        index = self._index.get
+        rows = sorted(at for at in map(index, keys) if at is not None)
+        on_screen = self._rows_on_screen()
+        emitted = self._emit_runs(rows, None, on_screen)
+        if column is not None:
+            cells = sorted(at for at in map(index, cell_keys) if at is not None)
+            emitted += self._emit_runs(cells, column, on_screen)
+        return emitted
 
     def refresh_cells(self, keys: Iterable[Hashable], column: int) -> int:
         """Signal one ``column`` of the rows of ``keys`` as changed (a flash ending repaints the
         price cell, not the whole row). Returns how many ``dataChanged`` were emitted."""
-        rows = sorted(at for at in map(self._index.get, keys) if at is not None)
-        return self._emit_runs(rows, column)
+        return self.refresh_keys((), keys, column)
 
     def refresh_rows(self, rows: Iterable[int]) -> int:
         return self._emit_runs(sorted(set(rows)))
 
     def refresh_all(self) -> None:
         """Repaint every cell without a reset (selection and scroll stay)."""
-        if self._rows:
+        if not self._rows:
+            return
+        on_screen = self._rows_on_screen()
+        if on_screen is None:
             self._emit_rows(0, len(self._rows) - 1)
+            return
+        self._cells.clear()
+        first, last = on_screen
+        if first <= last:
+            self._signal_rows(first, last)
 
-    def _emit_runs(self, rows: list[int], column: int | None = None) -> int:
+    # --- signalling only what is on screen ------------------------------------------------------
+    def show_in(self, view) -> None:
+        """Signal changes only for the rows ``view`` (a QTableView of this model) shows.
+
+        A row outside the viewport needs no ``dataChanged``: when it scrolls in, or the hidden or
+        tabbed-away dock it sits in is shown again, Qt paints it afresh (and a cached row was forgotten, so
+        it is formatted from the live state then). On a 200-row market watch that shows 25 rows,
+        a tick batch then costs a handful of signals instead of one per touched run. Rows are
+        taken to be in model order on screen (no sorting or moved rows in the vertical header).
+        """
+        self._view = view
+
+    def _rows_on_screen(self) -> tuple[int, int] | None:
+        """(first, last) row in sight (first > last: none), or None when every row is to be
+        signalled (no view given, or its window is not shown: nothing is known of the layout)."""
+        view = self._view
+        if view is None or not view.window().isVisible():
+            return None
+        # The part of the viewport not clipped away: empty for a hidden view and for a dock
+        # tabbed behind another (Qt keeps those "visible" but moves them out of the window).
+        area = view.viewport().visibleRegion()
+        if area.isEmpty():
+            return 0, -1
+        box = area.boundingRect()
+        first = view.rowAt(box.top())
+        if first < 0:
+            return 0, -1  # the rows end above the visible part
+        last = view.rowAt(box.bottom())
+        return first, (len(self._rows) - 1 if last < 0 else last)
+
+    def _emit_runs(self, rows: list[int], column: int | None = None, on_screen=LOOK) -> int:
+        """Signal sorted ``rows`` as changed, one ``dataChanged`` per contiguous run of rows on
+        screen; rows off screen are only forgotten (cached cells). Returns the signals sent.
+        ``on_screen`` is what ``_rows_on_screen`` said, when the caller already asked."""
+        if not rows:
+            return 0
+        if on_screen is LOOK:
+            on_screen = self._rows_on_screen()
+        if on_screen is not None:
+            first, last = on_screen
+            low, high = bisect_left(rows, first), bisect_right(rows, last)
+            if self._cells and (low or high < len(rows)):
+                cells = self._cells
+                for at in rows[:low]:
+                    cells.pop(at, None)
+                for at in rows[high:]:
+                    cells.pop(at, None)
+            rows = rows[low:high]
         emitted = 0
         start = previous = None
         for at in rows:
@@ -345,18 +446,25 @@ class KeyedTableModel(QAbstractTableModel):
         return emitted
 
     def _emit_rows(self, first: int, last: int, column: int | None = None) -> None:
-        """Forget the formatted rows ``first..last`` and signal them (all columns or ``column``)."""
+        """Forget the formatted rows ``first..last`` (or format their ``column`` again) and signal
+        them (all columns or ``column``)."""
         cells = self._cells
-        if cells:
+        if cells and column is not None:
+            for at in range(first, last + 1):
+                self._reformat_cell(at, column)
+        elif cells:
             if last - first < 16:
                 for at in range(first, last + 1):
                     cells.pop(at, None)
             else:
                 for at in [at for at in cells if first <= at <= last]:
                     del cells[at]
+        self._signal_rows(first, last, column)
+
+    def _signal_rows(self, first: int, last: int, column: int | None = None) -> None:
         # createIndex, not index(): index() asks the Python rowCount and columnCount first.
         left, right = (0, len(self.columns) - 1) if column is None else (column, column)
-        self.dataChanged.emit(self.createIndex(first, left), self.createIndex(last, right))
+        self._data_changed(self.createIndex(first, left), self.createIndex(last, right))
 
     def _reindex(self) -> None:
         self._index = {self.key_of(row): at for at, row in enumerate(self._rows)}

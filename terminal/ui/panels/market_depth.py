@@ -30,11 +30,13 @@ class MarketDepthPanel(QWidget):
         self.header.setContentsMargins(6, 4, 6, 2)
         self.stats = QLabel(self)
         self.stats.setFont(tabular_font(self.stats.font()))
+        self.stats.setTextFormat(Qt.RichText)
         self.stats.setContentsMargins(6, 0, 6, 4)
         self.model = KeyedTableModel(self._columns(), key_of=lambda level: level, parent=self, cache_cells=True)
         self.model.set_rows(range(LEVELS + 1))
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
+        self.model.show_in(self.table)  # a closed or tabbed-away depth dock costs no repaint signal
         self.table.setAlternatingRowColors(False)
         self.table.horizontalHeader().setSectionsMovable(False)
         self.table.setSelectionMode(TradingTableView.NoSelection)
@@ -125,13 +127,14 @@ class MarketDepthPanel(QWidget):
             self.stats.setText("No quote yet" if self.key else "")
             return
         colour = sign_colour(tick.change) or theme.current().text
-        self.stats.setText(
+        text = (
             f"LTP <b>{format_price(tick.ltp)}</b> <span style='color:{colour}'>{format_signed_price(tick.change)} "
             f"({format_percent(tick.change_percent)})</span>   Vol {format_quantity(tick.volume)}"
             + (f"   OI {format_quantity(tick.open_interest)}" if tick.open_interest else "")
             + f"<br>O {format_price(tick.open)}  H {format_price(tick.high)}  L {format_price(tick.low)}"
               f"  C {format_price(tick.close)}")
-        self.stats.setTextFormat(Qt.RichText)
+        if text != self.stats.text():  # rich text is parsed and laid out again on every set
+            self.stats.setText(text)
 
     def selected_key(self) -> InstrumentKey | None:
         return self.key

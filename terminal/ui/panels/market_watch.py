@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
@@ -49,6 +50,10 @@ class MarketWatchPanel(QWidget):
         self.context = context
         self.market = context.market
         self._flashing: set[InstrumentKey] = set()
+        # (flash end, key) in the order the flashes began, so their ends come in order too (every
+        # flash lasts FLASH_SECONDS): clearing pops the ended ones off the front instead of
+        # looking at every flashing row each batch. A row that flashed again has a later entry.
+        self._flash_ends: deque[tuple[float, InstrumentKey]] = deque()
         self._flash_timer = QTimer(self, interval=FLASH_CHECK_MS)
         self._flash_timer.timeout.connect(lambda: self._clear_expired_flashes())
 
@@ -57,6 +62,7 @@ class MarketWatchPanel(QWidget):
         self.model = KeyedTableModel(self._columns(), key_of=lambda row: row.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
+        self.model.show_in(self.table)  # ticks of rows scrolled out of view cost no repaint signal
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_menu)
         self.table.current_row_changed.connect(self._on_row_changed)
@@ -203,22 +209,30 @@ class MarketWatchPanel(QWidget):
         if not watched:
             return
         now = time.monotonic()
+        until = now + FLASH_SECONDS
+        get, tick_of = self.model.get, self.market.tick
+        flashing, flash_ends = self._flashing, self._flash_ends
         for key in watched:
-            row = self.model.get(key)
-            tick: Tick | None = self.market.tick(key)
+            row = get(key)
+            tick: Tick | None = tick_of(key)
             if tick is None:
                 continue
-            if row.last_ltp and tick.ltp != row.last_ltp:
-                row.flash_up = tick.ltp > row.last_ltp
-                row.flash_until = now + FLASH_SECONDS
-                self._flashing.add(key)
-            row.last_ltp = tick.ltp
-        self.model.refresh_keys(watched)
+            ltp = tick.ltp
+            if row.last_ltp and ltp != row.last_ltp:
+                row.flash_up = ltp > row.last_ltp
+                row.flash_until = until
+                flashing.add(key)
+                flash_ends.append((until, key))
+            row.last_ltp = ltp
         # Flashes that ended are cleared with the batch (one repaint, not a second one from the
-        # timer); the timer only runs them out when the ticks stop.
-        self._clear_expired_flashes(now)
+        # timer; a row that ticked now is repainted whole anyway); the timer only runs them out
+        # when the ticks stop.
+        ended = [key for key in self._expired_flashes(now) if key not in watched]
+        self.model.refresh_keys(watched, ended, FLASH_COLUMN)
         if self._flashing:
             self._flash_timer.start()
+        else:
+            self._flash_timer.stop()
 
     def set_stale_keys(self, keys: frozenset[InstrumentKey]) -> None:
         """Mark the rows whose feed has stalled (FeedHealth.stale_changed); unmark the others."""
@@ -239,13 +253,24 @@ class MarketWatchPanel(QWidget):
         return f"#{FLASH_ALPHA}{colour.lstrip('#')}"
 
     def _clear_expired_flashes(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        expired = [k for k in self._flashing if (row := self.model.get(k)) is None or row.flash_until <= now]
+        expired = self._expired_flashes(time.monotonic() if now is None else now)
         if expired:
-            self._flashing.difference_update(expired)
             self.model.refresh_cells(expired, FLASH_COLUMN)  # only the LTP cell was tinted
         if not self._flashing:
             self._flash_timer.stop()
+
+    def _expired_flashes(self, now: float) -> list[InstrumentKey]:
+        """Keys whose flash has ended by ``now``, no longer flashing from here on."""
+        flashing, ends, get = self._flashing, self._flash_ends, self.model.get
+        expired = []
+        while ends and ends[0][0] <= now:
+            key = ends.popleft()[1]
+            if key in flashing and ((row := get(key)) is None or row.flash_until <= now):
+                flashing.discard(key)
+                expired.append(key)
+        if not flashing:
+            ends.clear()
+        return expired
 
     def is_flashing(self, key: InstrumentKey) -> bool:
         return key in self._flashing

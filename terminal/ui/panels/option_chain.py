@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QRect, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
@@ -168,13 +169,17 @@ class ChainModel(KeyedTableModel):
         self.set_rows([ChainRow(at, strike) for at, strike in enumerate(self.chain.strikes)])
         self.update_bar_scale()
 
-    def update_bar_scale(self) -> None:
-        """Largest |value| of each bar column, so bars compare within the column."""
+    def update_bar_scale(self) -> bool:
+        """Largest |value| of each bar column, so bars compare within the column. Read from the
+        chain's open-interest arrays of the last recompute, not cell by cell. True if it moved."""
+        arrays = {"oi": self.chain.open_interest, "oi_change": self.chain.open_interest_change}
+        before = dict(self._bar_max)
         for number, spec in enumerate(self.chain_columns):
             if spec.bar:
-                read = self.columns[number].value
-                values = [abs(v) for r in self.rows() if (v := read(r))]
-                self._bar_max[number] = max(values, default=0.0)
+                values = arrays[spec.field]
+                row = values[spec.side] if values.shape[-1] == len(self) else ()
+                self._bar_max[number] = float(np.abs(row).max()) if len(row) else 0.0
+        return self._bar_max != before
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DISPLAY_ROLE):
         if role == BACKGROUND_ROLE and index.isValid():
@@ -312,6 +317,7 @@ class OptionChainPanel(QWidget):
         self.model = ChainModel(self.chain, self)
         self.table = ChainTableView(self)
         self.table.setModel(self.model)
+        self.model.show_in(self.table)  # strikes scrolled out of view (or a hidden dock) cost no signal
         self.table.setItemDelegate(ChainDelegate(self))
         self.table.setStyleSheet("QTableView { selection-background-color: transparent; }")
         self.table.setAlternatingRowColors(False)  # ITM shading carries the meaning; stripes would blur it
@@ -411,10 +417,10 @@ class OptionChainPanel(QWidget):
         self.model.refresh_rows(rows)
 
     def _greeks_changed(self, rows: list[int]) -> None:
-        self.model.update_bar_scale()
         self.model.refresh_rows(rows)
-        # Bars are relative to the column's largest value: repaint the bar columns when it moves.
-        self.table.viewport().update()
+        if self.model.update_bar_scale():
+            # Bars are relative to the column's largest value: repaint them all when it moves.
+            self.table.viewport().update()
 
     def _header_changed(self) -> None:
         self.header_label.setText(self.header_text())

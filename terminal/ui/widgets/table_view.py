@@ -58,17 +58,25 @@ class CachedCellDelegate(QStyledItemDelegate):
                        bool(option.state.value & SELECTED), bool(option.features.value & ALTERNATE))
 
     def paint_row(self, painter: QPainter, row: int, columns: list[tuple[int, int, int]], y: int, height: int,
-                  selected: bool, alternate: bool) -> None:
-        """Paint ``columns`` (model column, viewport x, width in pixels, left to right) of ``row``."""
+                  selected: bool, alternate: bool, with_text: bool = True) -> None:
+        """Paint ``columns`` (model column, viewport x, width in pixels, left to right) of ``row``;
+        without ``with_text`` only the backgrounds (the dirty part of the row holds no text)."""
         cells = self.model.cells(row)
-        alignments = self.model.alignments
-        widths, metrics = self._widths, self.metrics
-        ascent = metrics.ascent()
-        baseline = y + (height - ascent - metrics.descent()) // 2 + ascent
         if selected or alternate:
             left = columns[0][1]
             painter.fillRect(left, y, columns[-1][1] + columns[-1][2] - left, height,
                              self.highlight if selected else self.alternate)
+        if not with_text:
+            if not selected:
+                for column, x, width in columns:
+                    background = cells[column].background
+                    if background is not None:
+                        painter.fillRect(x, y, width, height, background)
+            return
+        alignments = self.model.alignments
+        widths, metrics = self._widths, self.metrics
+        ascent = metrics.ascent()
+        baseline = y + (height - ascent - metrics.descent()) // 2 + ascent
         pen = self.highlighted_text if selected else self.text
         painter.setPen(pen)
         for column, x, width in columns:
@@ -194,18 +202,23 @@ class TradingTableView(QTableView):
             selected.update(range(part.top(), part.bottom() + 1))
         alternating = self.alternatingRowColors()
         row_at, row_y, row_height = self.rowAt, self.rowViewportPosition, self.rowHeight
+        glyphs = delegate.metrics.ascent() + delegate.metrics.descent()
         for dirty in event.region():
-            left, right = dirty.left(), dirty.right()
+            left, right, top, bottom = dirty.left(), dirty.right(), dirty.top(), dirty.bottom()
             shown = [c for c in columns if c[1] <= right and c[1] + c[2] > left]
             if not shown:
                 continue
-            first = row_at(dirty.top())
+            first = row_at(top)
             if first < 0:
                 continue
-            last = row_at(dirty.bottom())
+            last = row_at(bottom)
             for row in range(first, (rows - 1 if last < 0 else last) + 1):
-                delegate.paint_row(painter, row, shown, row_y(row), row_height(row),
-                                   row in selected, alternating and bool(row & 1))
+                y, height = row_y(row), row_height(row)
+                # Qt's rect for changed rows reaches one pixel into the next row: that row's
+                # strip above its text needs its background again, not its text.
+                text_top = y + (height - glyphs) // 2
+                delegate.paint_row(painter, row, shown, y, height, row in selected, alternating and bool(row & 1),
+                                   bottom >= text_top and top < text_top + glyphs)
         painter.end()
 
     def changeEvent(self, event: QEvent) -> None:
