@@ -43,6 +43,8 @@ class CatalogColumns:
     expiries: Sequence[datetime | None]
     instrument: Callable[[int], Instrument]
     row_by_key: Mapping[InstrumentKey, int] | None = None  # key -> row, if the source has it already
+    # upper-case symbol -> row; None: the first row (in row order) with that symbol
+    row_by_symbol: Mapping[str, int] | None = None
 
 
 def search_rank(instrument: Instrument) -> tuple:
@@ -68,12 +70,19 @@ def haystack(instrument: Instrument) -> str:
 
 
 def columns_of(instruments: Iterable[Instrument]) -> CatalogColumns:
-    """Columns for any Instruments: one row per key (the last of the same key wins), in search order."""
-    rows = sorted({i.key: i for i in instruments}.values(), key=search_rank)
+    """Columns for any Instruments: one row per key (the last of the same key wins), in search order;
+    a symbol names the first instrument given with it."""
+    given = list(instruments)
+    rows = sorted({i.key: i for i in given}.values(), key=search_rank)
+    row_by_key = {instrument.key: row for row, instrument in enumerate(rows)}
+    row_by_symbol: dict[str, int] = {}
+    for instrument in given:
+        row_by_symbol.setdefault(instrument.trading_symbol.upper(), row_by_key[instrument.key])
     return CatalogColumns(
         keys=[i.key for i in rows], symbols=[i.trading_symbol for i in rows], names=[i.name for i in rows],
         underlyings=[i.underlying for i in rows], haystacks=[haystack(i) for i in rows],
-        kinds=[i.kind for i in rows], expiries=[i.expiry for i in rows], instrument=rows.__getitem__)
+        kinds=[i.kind for i in rows], expiries=[i.expiry for i in rows], instrument=rows.__getitem__,
+        row_by_key=row_by_key, row_by_symbol=row_by_symbol)
 
 
 class InstrumentCatalog:
@@ -95,8 +104,8 @@ class InstrumentCatalog:
         self._row_by_key: Mapping[InstrumentKey, int] = (
             columns.row_by_key if columns.row_by_key is not None else dict(zip(keys, range(count))))
         # Upper-case symbol -> its first row: filled from the last row back, so the first one stays.
-        self._row_by_symbol: dict[str, int] = dict(zip(
-            reversed([symbol.upper() for symbol in columns.symbols]), range(count - 1, -1, -1)))
+        self._row_by_symbol: Mapping[str, int] = (columns.row_by_symbol if columns.row_by_symbol is not None else dict(
+            zip(reversed([symbol.upper() for symbol in columns.symbols]), range(count - 1, -1, -1))))
         self._chain: dict[str, dict[datetime, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._futures: dict[str, list[int]] = defaultdict(list)
         # Rows of one kind, expiry and underlying are neighbours in search order: take them run by run

@@ -17,6 +17,7 @@ import pytest
 
 from bench.bench_angelone_master import master_rows
 from terminal.brokers.angelone.instruments import ScripMaster
+from terminal.domain import InstrumentKind
 from terminal.domain.catalog import InstrumentCatalog, haystack
 
 ROWS = master_rows(6_000, seed=5)
@@ -117,3 +118,16 @@ def test_an_empty_master_gives_an_empty_catalog(tmp_path):
     assert len(catalog) == 0 and catalog.search("nifty") == [] and catalog.underlyings_with_options() == []
     master.save(tmp_path / "empty.pickle")
     assert len(ScripMaster.load(tmp_path / "empty.pickle")) == 0
+
+
+def test_a_plain_list_keeps_the_first_instrument_of_a_symbol_and_the_last_of_a_key(master):
+    from dataclasses import replace
+
+    nse = next(i for i in master.instruments() if i.exchange.value == "NSE" and i.kind is InstrumentKind.EQUITY)
+    bse = next(i for i in master.instruments() if i.exchange.value == "BSE" and i.kind is InstrumentKind.EQUITY)
+    twin = replace(bse, trading_symbol=nse.trading_symbol.lower())  # the same symbol on another exchange
+    catalog = InstrumentCatalog([twin, nse])
+    assert catalog.by_symbol(nse.trading_symbol) == twin  # given first
+    later = replace(nse, lot_size=nse.lot_size + 1)
+    assert InstrumentCatalog([nse, later]).get(nse.key).lot_size == later.lot_size and len(
+        InstrumentCatalog([nse, later])) == 1
