@@ -233,3 +233,38 @@ def test_a_chain_tabbed_behind_another_dock_does_no_work_until_it_is_shown(qtbot
     assert not chain.out_of_sight()
     assert quotes[0] == list(range(len(chain.strikes)))  # every row, once
     assert chain.value("iv", row, CALL) > before
+
+
+def test_a_spot_tick_within_a_strike_repaints_the_spot_price_not_the_chain(chain_panel, paper_ctx, qtbot, make_tick):
+    from PySide6.QtCore import QEvent, QObject
+
+    class Paints(QObject):
+        def __init__(self):
+            super().__init__()
+            self.regions = []
+
+        def eventFilter(self, watched, event):
+            if event.type() == QEvent.Paint:
+                self.regions.append(event.region().boundingRect())
+            return False
+
+    chain, table = chain_panel.chain, chain_panel.table
+    chain._timer.setInterval(60_000)  # no greeks recompute (its changed rows repaint) during the test
+    qtbot.waitExposed(chain_panel)
+    spot = chain.spot()
+    paints = Paints()
+    table.viewport().installEventFilter(paints)
+    qtbot.wait(50)
+    paints.regions.clear()
+    line = table.spot_line_row()
+    paper_ctx.market.apply_ticks({chain.index_key: make_tick(chain.index_key, spot + 5)})  # five paise
+    assert table.spot_line_row() == line
+    qtbot.waitUntil(lambda: bool(paints.regions), timeout=2000)
+    viewport = table.viewport().rect()
+    assert all(r.height() < viewport.height() // 4 for r in paints.regions), paints.regions
+    paints.regions.clear()
+    step = chain.strike_step or 50_00
+    paper_ctx.market.apply_ticks({chain.index_key: make_tick(chain.index_key, spot + 3 * step)})  # past strikes
+    assert table.spot_line_row() != line
+    qtbot.waitUntil(lambda: bool(paints.regions), timeout=2000)
+    assert any(r.height() >= viewport.height() - 1 for r in paints.regions)  # the shading moved: all of it

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import numpy as np
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QRect, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPainter, QPalette, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QSpinBox, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
     QWidget,
@@ -257,6 +257,7 @@ class ChainTableView(TradingTableView):
     def __init__(self, panel: "OptionChainPanel"):
         super().__init__(panel)
         self.panel = panel
+        self._spot_drawn_at: tuple[int | None, int | None] | None = None  # (line row, ATM row) last painted
 
     def spot_line_row(self) -> int | None:
         """The row the spot line is drawn above (the first strike above the spot), or None."""
@@ -266,32 +267,54 @@ class ChainTableView(TradingTableView):
             return None
         return next((at for at, k in enumerate(chain.strikes) if k > reference), len(chain.strikes))
 
+    def spot_line_y(self, row: int) -> int:
+        """Viewport y of the spot line drawn above ``row`` (below the last row when past it)."""
+        if row < self.model().rowCount():
+            return self.rowViewportPosition(row)
+        return self.rowViewportPosition(row - 1) + self.rowHeight(row - 1)
+
+    def spot_label_rect(self, row: int, metrics: QFontMetrics) -> QRect:
+        """Where the spot price is written on the line, in the strike column."""
+        column = self.panel.model.strike_column
+        x, width = self.columnViewportPosition(column), self.columnWidth(column)
+        height = metrics.height()
+        return QRect(x + 2, self.spot_line_y(row) - height // 2, width - 4, height)
+
+    def label_font(self) -> QFont:
+        font = QFont(self.viewport().font())
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        font.setBold(True)
+        return font
+
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
         row = self.spot_line_row()
         if row is None or self.model() is None or self.model().rowCount() == 0:
             return
-        if row < self.model().rowCount():
-            y = self.rowViewportPosition(row)
-        else:
-            y = self.rowViewportPosition(row - 1) + self.rowHeight(row - 1)
+        y = self.spot_line_y(row)
         painter = QPainter(self.viewport())
         painter.setPen(QPen(QColor(SPOT_LINE), 2))
         painter.drawLine(0, y, self.viewport().width(), y)
         label = self.panel.spot_text()
         if label:
-            font = QFont(painter.font())
-            font.setPointSizeF(font.pointSizeF() * 0.85)
-            font.setBold(True)
-            painter.setFont(font)
-            x = self.columnViewportPosition(self.panel.model.strike_column)
-            width = self.columnWidth(self.panel.model.strike_column)
-            height = painter.fontMetrics().height()
-            box = QRect(x + 2, y - height // 2, width - 4, height)
+            painter.setFont(self.label_font())
+            box = self.spot_label_rect(row, painter.fontMetrics())
             painter.fillRect(box, QColor(SPOT_LINE))
             painter.setPen(QColor("#15191f"))
             painter.drawText(box, ALIGN_CENTER, label)
         painter.end()
+
+    def spot_moved(self) -> None:
+        """Repaint what follows the spot: the whole chain when the line or the ATM strike moved
+        to another row (the ITM shading moves with them), else only the price on the line."""
+        row = self.spot_line_row()
+        where = (row, self.panel.chain.atm_row())
+        if where != self._spot_drawn_at or row is None or not self.model() or self.model().rowCount() == 0:
+            self._spot_drawn_at = where
+            self.viewport().update()
+            return
+        box = self.spot_label_rect(row, QFontMetrics(self.label_font()))
+        self.viewport().update(box.adjusted(-2, -2, 2, 2))
 
 
 # --- the panel --------------------------------------------------------------------------------------------
@@ -423,12 +446,14 @@ class OptionChainPanel(QWidget):
             self.table.viewport().update()
 
     def _header_changed(self) -> None:
-        self.header_label.setText(self.header_text())
+        text = self.header_text()
+        if text != self.header_label.text():  # rich text is parsed and laid out again on every set
+            self.header_label.setText(text)
         atm = self.chain.atm_row()
         if self.table.current_row() < 0 and atm is not None:  # the first prices: start at the money
             self.table.select_row(atm)
             self._centre_on(atm)
-        self.table.viewport().update()  # the spot line and the ATM/ITM shading follow the spot
+        self.table.spot_moved()  # the spot line and the ATM/ITM shading follow the spot
 
     def header_text(self) -> str:
         chain = self.chain
