@@ -127,6 +127,14 @@ def test_angel_one_gtt_from_the_order_entry_and_market_movers_in_the_terminal(
         gtt = window.panels["gtt_orders"]
         assert not gtt.visibleRegion().isEmpty() and gtt.instrument.key == reliance.key
         assert gtt.side.currentText() == "BUY"
+        # Prefilled from a limit order at the market, the trigger is the last price: refused in the form.
+        ltp = context.market.ltp(reliance.key)
+        gtt.trigger.set_paise(ltp)
+        assert gtt.save() is None and "trigger is the last price" in gtt.status_label.text()
+        # A buy on a dip: trigger and limit 5% under the market.
+        dip = ltp * 95 // 100 // reliance.tick_size * reliance.tick_size
+        gtt.trigger.set_paise(dip)
+        gtt.price.set_paise(dip)
         task = gtt.save()
         assert task is not None
         qtbot.waitUntil(task.done, timeout=15_000)

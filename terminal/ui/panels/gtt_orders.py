@@ -260,6 +260,10 @@ class GttOrdersPanel(QWidget):
                     found.append(f"{label} must be a multiple of the tick, ₹{format_price(tick)}.")
             if self.quantity.value() % instrument.lot_size:
                 found.append(f"Quantity must be whole lots of {instrument.lot_size}.")
+            ltp = self._ltp(instrument.key)
+            if ltp and self.trigger.paise() == ltp:
+                found.append(f"The trigger is the last price, ₹{format_price(ltp)}: a GTT waits for the price to "
+                             "reach its trigger, so set it above or below.")
         return found
 
     # --- broker calls (pool thread; results applied here on the UI thread) ----------------------
