@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -128,7 +128,7 @@ class AngelOneBroker(Broker):
                                                 lambda: self.http.get_raw(url, timeout=60, stream=True), progress)
             return self._master
 
-    def instruments(self, progress: ProgressCallback | None = None) -> list[Instrument]:
+    def instruments(self, progress: ProgressCallback | None = None) -> Sequence[Instrument]:
         return self.master(progress).instruments()
 
     def search(self, text: str, limit: int = 50) -> list[Instrument]:
