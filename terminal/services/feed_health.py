@@ -100,10 +100,10 @@ class FeedHealth(QObject):
 
     def _on_ticks(self, keys: Iterable[InstrumentKey]) -> None:
         now = self._clock()
-        for key in keys:
-            self._last_quote[key] = now
-            if not self._applying_rest:
-                self._last_stream[key] = now
+        stamped = dict.fromkeys(keys, now)  # one C-level update per batch, not a Python loop
+        self._last_quote.update(stamped)
+        if not self._applying_rest:
+            self._last_stream.update(stamped)
 
     async def check(self) -> frozenset[InstrumentKey]:
         """One pass: update the stale set, resubscribe newly stale keys, poll REST for the rest."""

@@ -62,6 +62,7 @@ class PositionsPanel(QWidget):
         self.model = KeyedTableModel(self._columns(), key_of=lambda p: p.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
         self.table.setModel(self.model)
+        self.model.show_in(self.table)  # rows scrolled out of view (or a tabbed-away dock) cost no signal
         self.table.installEventFilter(self)
         self.square_off_button = QPushButton("Square off", self)
         self.square_off_button.clicked.connect(self.square_off_selected)
@@ -102,6 +103,7 @@ class PositionsPanel(QWidget):
         self.strategy_table = TradingTableView(box)
         self.strategy_table.setObjectName("strategy_groups")
         self.strategy_table.setModel(self.strategy_model)
+        self.strategy_model.show_in(self.strategy_table)
         self.strategy_table.installEventFilter(self)
         self.exit_strategy_button = QPushButton("Exit strategy", box)
         self.exit_strategy_button.setToolTip("Close the selected strategy's own open legs at market, "
