@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from terminal.services.background import spawn
+    from terminal.services.gui_thread_gc import collect_on_gui_thread
     from terminal.storage.secrets import SecretStoreUnavailable
     from terminal.storage.settings import Settings
     from terminal.ui import theme
@@ -303,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(resources.app_icon())
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    collect_on_gui_thread()  # a Qt object freed by a feed or pool thread's collection crashes Qt
     test_connection = make_connection_tester()
     if not args.screenshot and args.broker is None and should_show_welcome(settings):
         WelcomeDialog(settings, test_connection).exec()  # first run: simulated exchange or a broker

@@ -27,6 +27,26 @@ def no_feed_outlives_its_test():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def gui_thread_collection(qapp):
+    """Cycles are collected on the GUI thread only, as in the terminal (terminal.app.main).
+
+    Without this, a later test's feed, pool or sandbox thread collects an earlier test's dropped
+    services; a Qt timer among them (a SessionLifecycle's countdown) stays registered with the GUI
+    thread and the next tick crashes the run (SIGSEGV in QTimerInfoList::activateTimers).
+    """
+    from terminal.services.gui_thread_gc import collect_on_gui_thread
+
+    yield collect_on_gui_thread()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test(gui_thread_collection):
+    """A test that never spins Qt still has its cycles collected (on this, the GUI thread)."""
+    yield
+    gui_thread_collection.collect_due()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def memory_keyring():
     """Secrets live in memory for the whole run: no test writes to the machine's keyring."""
     import keyring

@@ -141,7 +141,7 @@ class AccountSession(QObject):
                 self._report_order_events(batch)
             if batch.trades:
                 self.portfolio.apply_trades(batch.trades)
-            if batch.orders or batch.trades:
+            if (batch.orders or batch.trades) and not self._stopped:  # a batch queued before stop() arms nothing
                 self._refresh_timer.start()
         finally:
             self.feed.acknowledge()
