@@ -47,6 +47,7 @@ class Terminal:
         broker = create_broker(name, Settings(tmp_path / "s.json"), sandbox=info)
         self.context = create_context(SessionGuard(broker), Settings(tmp_path / "settings.json"),
                                       OrderJournal(tmp_path / "j.db"))
+        # With the test's options: it retires the lifecycle create_context made (one countdown per session).
         self.lifecycle = SessionLifecycle(self.context.session, self.context.orders, **lifecycle_options)
         self.context.session.ready.connect(self.lifecycle.start)
         self.run_async = run_async

@@ -239,9 +239,14 @@ class SessionLifecycle(QObject):
         self._timer = QTimer(self, interval=tick_ms)
         self._timer.timeout.connect(self.check_now)
         self._expired_reported.connect(self._on_expired_reported)
+        self._retired = False
+        self._listener = lambda exc, gen: self._expired_reported.emit(str(exc), gen)
         if self.guard is not None:
-            self.guard.expired_listeners.append(lambda exc, gen: self._expired_reported.emit(str(exc), gen))
+            self.guard.expired_listeners.append(self._listener)
         session.feed_state_changed.connect(self._on_feed_state)
+        previous = getattr(session, "lifecycle", None)
+        if isinstance(previous, SessionLifecycle) and previous is not self:
+            previous.retire()  # one countdown per session: two would both log in again on expiry
         session.lifecycle = self
 
     # --- what the UI reads ----------------------------------------------------------------------
@@ -263,7 +268,9 @@ class SessionLifecycle(QObject):
         return self._text
 
     def start(self) -> None:
-        """Begin counting down (connect to AccountSession.ready)."""
+        """Begin counting down (connect to AccountSession.ready); a retired lifecycle stays still."""
+        if self._retired:
+            return
         self._stopped = False
         self.check_now()
         self._timer.start()
@@ -273,9 +280,22 @@ class SessionLifecycle(QObject):
         self._stopped = True
         self._timer.stop()
 
+    def retire(self) -> None:
+        """Replaced by a newer lifecycle of the same session: stop for good and stop listening."""
+        self._retired = True
+        self.stop()
+        if self.guard is not None and self._listener in self.guard.expired_listeners:
+            self.guard.expired_listeners.remove(self._listener)
+        try:
+            self.session.feed_state_changed.disconnect(self._on_feed_state)
+        except (RuntimeError, TypeError):
+            pass  # already disconnected
+
     # --- the countdown --------------------------------------------------------------------------
     def check_now(self) -> None:
         """One tick: recount the seconds left, move the state, renew or warn when due."""
+        if self._retired:
+            return
         expires = self.expires_at
         left = self._recount()
         self.seconds_left_changed.emit(-1 if left is None else left)
@@ -332,6 +352,8 @@ class SessionLifecycle(QObject):
     # --- noticing a dead session ----------------------------------------------------------------
     def _on_expired_reported(self, message: str, generation: int) -> None:
         """UI thread: a call through the guard found the session dead."""
+        if self._retired:
+            return
         if self._state is SessionState.RELOGGING or (self.guard is not None and generation != self.guard.generation):
             return  # a call from before the latest login: already handled
         if not self._dead:

@@ -138,6 +138,29 @@ def desk_factory(tmp_path, run_async):
         desk.close()
 
 
+
+def test_a_new_lifecycle_retires_the_one_it_replaces(desk_factory, run_async, qtbot):
+    """Two countdowns on one session would both log in again on expiry: the older one retires."""
+    desk = desk_factory(auto_relogin=True)
+    old = desk.lifecycle
+    assert old._timer.isActive() and len(desk.guard.expired_listeners) == 1
+    new = SessionLifecycle(desk.session, desk.orders, auto_relogin=True, clock=desk.clock)
+    assert desk.session.lifecycle is new
+    assert not old._timer.isActive() and desk.guard.expired_listeners == [new._listener]
+    old.start()  # e.g. still connected to session.ready
+    assert not old._timer.isActive()
+    new.start()
+    relogins = []
+    old.relogged.connect(lambda: relogins.append("old"))
+    new.relogged.connect(lambda: relogins.append("new"))
+    desk.clock.now = T0 + timedelta(hours=8, seconds=1)  # expired: only the new one logs in again
+    old.check_now()
+    new.check_now()
+    qtbot.waitUntil(lambda: bool(relogins), timeout=10_000)
+    qtbot.wait(200)
+    assert relogins == ["new"]
+    new.stop()
+
 def test_the_countdown_warns_once_then_expires(desk_factory, qtbot):
     desk = desk_factory(auto_relogin=False)
     assert desk.lifecycle.state is SessionState.ACTIVE
