@@ -5,6 +5,8 @@ Run: QT_QPA_PLATFORM=offscreen python -m bench.bench_chart   (or import and call
 Each repaint is timed from moving the x range until Qt has painted everything that the move
 scheduled (all panes and axes, every paint counted and reported per pan), so it counts what a
 pan costs on screen: y re-fit, axis ticks and the items. A live tick is timed the same way.
+The pans are timed again with every indicator on (EMA, VWAP, Bollinger Bands, RSI, MACD: four
+panes), at the same zooms, each against the default layout's pan at that zoom in the same run.
 """
 
 from __future__ import annotations
@@ -145,10 +147,12 @@ def run() -> list[dict]:
     view = panel._view
     image = QImage(view.size(), QImage.Format.Format_ARGB32_Premultiplied)
     n = len(panel.bars)
+    default_pan_ms = {}
     for visible in (100, 2_000, 20_000, 200_000, n):
         panel.jump_to_latest(visible)
         step = max(visible / 50, 1)
         ms, paints = _render_ms(view, image, lambda k, s=step: panel.pan_by_bars(-s if k % 2 else s))
+        default_pan_ms[visible] = ms
         results.append(_row(f"pan repaint, {visible:,} bars visible ({paints:g} paint/pan)", ms, "ms", "target",
                             TARGET_REPAINT_MS))
     panel.jump_to_latest(2_000)
@@ -163,13 +167,16 @@ def run() -> list[dict]:
     ms, paints, share = _tick_ms(panel)
     results.append(_row(f"live tick, forming bar ({paints:g} paint, {share:.0%} of view repainted)", ms, "ms",
                         "target", TARGET_REPAINT_MS))
-    # the heaviest layout: every indicator, four panes (BB x3, RSI, MACD lines and histogram)
+    # the heaviest layout: every indicator, four panes (BB x3, RSI, MACD lines and histogram),
+    # at the same zooms as the default layout above, which is each row's same-run reference
     panel.set_indicators([EMA(20), VWAP(), BollingerBands(), RSI(), MACD()])
-    for visible in (2_000, n):
+    for visible in (100, 2_000, 20_000, 200_000, n):
         panel.jump_to_latest(visible)
         ms, paints = _render_ms(view, image, lambda k, s=max(visible / 50, 1): panel.pan_by_bars(-s if k % 2 else s))
-        results.append(_row(f"pan repaint, all indicators, 4 panes, {visible:,} bars ({paints:g} paint/pan)", ms, "ms",
-                            "target", TARGET_REPAINT_MS))
+        row = _row(f"pan repaint, all indicators, 4 panes, {visible:,} bars ({paints:g} paint/pan)", ms, "ms",
+                   "default indicators (EMA, VWAP), same bars", default_pan_ms[visible])
+        row.update(goal=f"≤ {TARGET_REPAINT_MS:.2f} ms", met=ms <= TARGET_REPAINT_MS)
+        results.append(row)
 
     # the reference: pyqtgraph's recipe at 100,000 bars, same window size, all bars in view
     s = minute_bars(REFERENCE_BARS, seed=11)
@@ -187,8 +194,9 @@ def run() -> list[dict]:
     vb.setXRange(0, REFERENCE_BARS, padding=0)
     ref_ms, _ = _render_ms(plot, ref_image, lambda k: vb.translateBy(x=(-1 if k % 2 else 1) * 500))
     ours_100k = [r for r in results if r["name"].startswith("pan repaint, 200,000 bars visible")][0]["value"]
+    # the recipe is the reference, not a goal of ours: stated against our pan, not the 5 ms target
     results.append(_row("pyqtgraph CandlestickItem recipe, pan repaint at 100,000 bars", ref_ms, "ms",
-                        "target", TARGET_REPAINT_MS))
+                        "ours, 200,000 bars visible", ours_100k))
     results.append(_row("pyqtgraph recipe: build its QPicture of 100,000 bars", build_s, "s", "our load of 1M bars",
                         load_s))
     results.append(_row("ours at 200,000 bars visible vs recipe at 100,000", ours_100k, "ms", "pyqtgraph recipe",

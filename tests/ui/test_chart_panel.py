@@ -169,6 +169,150 @@ def test_y_range_fits_visible_bars_only(panel):
     assert y_hi - y_lo < (bars.high.max() - bars.low.min()) / 100  # not the whole history
 
 
+def _drawn_lines(panel):
+    """(indicator values, scale, drawn x, drawn y) of every line the last paint drew, in the
+    panel's order: price pane (EMA, VWAP, BB upper/middle/lower), RSI, MACD and signal."""
+    lines = [panel.indicator_lines(i) for i in range(5)]
+    wanted = {"price": [(lines[0]["ema"], 0.01), (lines[1]["vwap"], 0.01), (lines[2]["upper"], 0.01),
+                        (lines[2]["middle"], 0.01), (lines[2]["lower"], 0.01)],
+              "rsi": [(lines[3]["rsi"], 1.0)], "macd": [(lines[4]["macd"], 0.01), (lines[4]["signal"], 0.01)]}
+    out = []
+    for pane, values in wanted.items():
+        item = panel._pane_lines[pane]
+        assert len(item.drawn) == len(values), pane
+        out += [(v, scale, x, y, item.last_factor) for (v, scale), (x, y) in zip(values, item.drawn)]
+    return out
+
+
+def test_indicator_lines_draw_the_indicator_values_bar_by_bar(panel):
+    """Zoomed in, every drawn point of every indicator line is that indicator's value at the
+    point's bar (NaN where it is not yet defined), and the points span the view."""
+    panel.jump_to_latest(150)
+    panel.grab()
+    lo, hi = panel.visible_range()
+    for values, scale, x, y, factor in _drawn_lines(panel):
+        assert factor == 1
+        bars = x.astype(np.int64)
+        assert np.array_equal(bars, x) and np.all(np.diff(bars) == 1)
+        assert bars[0] <= lo and bars[-1] >= min(hi, len(panel.bars) - 1)
+        np.testing.assert_array_equal(y, values[bars] * scale)
+    panel.jump_to_first()  # the head: no EMA, bands, RSI or MACD yet, so NaN gaps are drawn
+    panel.grab()
+    ema_values, _, x, y, _ = _drawn_lines(panel)[0]
+    assert np.isnan(y[:19]).all() and np.isfinite(y[19:]).all() and np.isnan(ema_values[:19]).all()
+
+
+def test_indicator_lines_follow_a_live_bar(panel):
+    """A live bar that opens a new bar: after the repaint, every line's last drawn point is
+    the indicator's value at the new bar (the pane items' pyramids were tail-updated)."""
+    last = panel.bars.last()
+    panel.apply_bar(Candle(int(minute_history().start[-1]) + 60, last.close, last.close + 900, last.close - 5,
+                           last.close + 800, 750))
+    panel.jump_to_latest(100)
+    panel.grab()
+    n = len(panel.bars)
+    for values, scale, x, y, factor in _drawn_lines(panel):
+        assert factor == 1 and int(x[-1]) == n - 1 and len(values) == n
+        assert y[-1] == values[-1] * scale
+
+
+def test_indicator_lines_zoomed_out_draw_each_runs_low_and_high(panel):
+    """Zoomed out, each run of ``factor`` bars is drawn as two points at its centre: the
+    lowest and highest value of the indicator over those bars, in the order they happened
+    (so a one-bar spike still shows)."""
+    n = len(panel.bars)
+    panel.jump_to_latest(n)
+    panel.grab()
+    for values, scale, x, y, factor in _drawn_lines(panel):
+        assert factor > 1 and len(x) == len(y) and len(x) % 2 == 0
+        assert np.array_equal(x[0::2], x[1::2])
+        starts = (np.floor(x[0::2] / factor) * factor).astype(np.int64)
+        for k, start in enumerate(starts.tolist()):
+            run = values[start:min(start + factor, n)]
+            if np.isnan(run).all():
+                assert np.isnan(y[2 * k:2 * k + 2]).all()
+                continue
+            low, high = np.nanmin(run) * scale, np.nanmax(run) * scale
+            if np.isnan(run[[0, -1]]).any():  # where the indicator starts: either order
+                assert sorted(y[2 * k:2 * k + 2]) == [low, high], (start, factor)
+                continue
+            expected = (low, high) if run[-1] >= run[0] else (high, low)
+            assert tuple(y[2 * k:2 * k + 2]) == expected, (start, factor)
+
+
+def test_indicator_line_gap_is_not_drawn_across():
+    """A NaN stretch inside a line is a gap on screen: no pixel of the line's colour in the
+    columns of the missing bars, the line drawn on either side."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QPointF
+
+    from terminal.ui.widgets.indicator_lines import IndicatorLines
+
+    values = np.full(100, 50.0)
+    values[40:60] = np.nan
+    item = IndicatorLines()
+    item.add_line(lambda: values, "#ff0000")
+    item.refresh()
+    plot = pg.PlotWidget()
+    plot.resize(400, 300)
+    plot.setBackground("#000000")
+    plot.addItem(item)
+    vb = plot.getViewBox()
+    vb.setRange(xRange=(0, 99), yRange=(0, 100), padding=0)
+    image = plot.grab().toImage()
+    row = int(plot.mapFromScene(vb.mapViewToScene(QPointF(0, 50))).y())
+
+    def red_at(bar: float) -> bool:
+        column = int(plot.mapFromScene(vb.mapViewToScene(QPointF(bar, 50))).x())
+        return any(image.pixelColor(column, r).red() > 200 and image.pixelColor(column, r).green() < 50
+                   for r in range(row - 2, row + 3))
+
+    assert red_at(20) and red_at(80)
+    assert not any(red_at(b) for b in (41, 45, 50, 55, 58))
+    assert np.isnan(item.drawn[0][1][40:60]).all()
+    plot.close()
+
+
+def test_every_pane_follows_the_view_and_fits_what_it_shows(panel, qtbot):
+    """Keyboard pans range every shown pane to the same bars; the MACD pane fits its lines
+    and histogram in view; a pane shown later has followed; a drag goes through the links."""
+    panel.jump_to_latest(300)
+    qtbot.keyClick(panel._view, Qt.Key_Left)
+    view = panel.visible_range()
+    shown = [p for p in panel._plots() if p.isVisible()]
+    assert len(shown) == 4 and all(tuple(p.viewRange()[0]) == view for p in shown)
+    lines = panel.indicator_lines(4)
+    first, stop = max(int(np.ceil(view[0])), 0), min(int(view[1]) + 1, len(panel.bars))
+    y_lo, y_hi = panel._macd_plot.viewRange()[1]
+    for name in ("macd", "signal", "histogram"):
+        part = lines[name][first:stop] / 100
+        assert y_lo <= np.nanmin(part) and np.nanmax(part) <= y_hi, name
+    panel.set_indicators([EMA(20)])  # RSI and MACD panes go away while the view moves
+    panel.pan(-0.5)
+    panel.set_indicators([EMA(20), RSI(), MACD()])
+    view = panel.visible_range()
+    assert tuple(panel._rsi_plot.viewRange()[0]) == view and tuple(panel._macd_plot.viewRange()[0]) == view
+    panel._rsi_plot.getViewBox().translateBy(x=-25)  # as a drag in the RSI pane does
+    moved = panel.visible_range()
+    assert moved[0] == pytest.approx(view[0] - 25)
+    assert all(p.viewRange()[0] == pytest.approx(list(moved)) for p in panel._plots() if p.isVisible())
+
+
+def test_crosshair_shows_the_price_under_the_pointer(panel):
+    from PySide6.QtCore import QPointF
+
+    panel.grab()
+    vb = panel._price_plot.getViewBox()
+    y_lo, y_hi = vb.viewRange()[1]
+    price = y_lo + (y_hi - y_lo) * 0.3
+    panel._on_mouse_moved(vb.mapViewToScene(QPointF(sum(panel.visible_range()) / 2, price)))
+    assert panel._cross_h.isVisible() and panel._cross_h.value() == pytest.approx(price)
+    assert panel._cross_h.text == f"{price:.2f}"
+    volume = panel._volume_plot.getViewBox()
+    panel._on_mouse_moved(volume.mapViewToScene(QPointF(sum(panel.visible_range()) / 2, 1.0)))
+    assert not panel._cross_h.isVisible() and all(line.isVisible() for line in panel._cross_v)
+
+
 def test_live_bar_updates_forming_bar_and_indicators_tail(panel):
     last_minute = int(minute_history().start[-1])
     n = len(panel.bars)
@@ -374,6 +518,26 @@ def test_axes_draw_the_labels_pyqtgraph_would(panel):
             painter.end()
             expected = [text for _, _, text in specs[2]]
             assert expected and axis.last_labels == expected
+
+
+def test_axes_kept_bounds_follow_a_resize(panel, qtbot):
+    """The axes keep their bounding rect between frames: it must be pyqtgraph's own for the
+    current geometry, before and after the panes are resized."""
+    import pyqtgraph as pg
+
+    def check():
+        panel.grab()
+        for plot in panel._plots():
+            for name in ("right", "bottom"):
+                axis = plot.getAxis(name)
+                assert axis.boundingRect() == pg.AxisItem.boundingRect(axis), (name, plot)
+
+    check()
+    panel.resize(900, 600)
+    qtbot.waitUntil(lambda: panel._view.width() < 1000, timeout=1000)
+    check()
+    panel.set_indicators([EMA(20)])  # two panes: the volume pane's axes take the room
+    check()
 
 
 def test_readout_shows_the_bar_under_the_cursor_else_the_last(panel):

@@ -28,8 +28,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QMenu, QSpinBox,
-    QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGraphicsItem, QGraphicsScene, QGraphicsView, QHBoxLayout,
+    QLabel, QMenu, QSpinBox, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from terminal.analytics.candles import DAILY, CandleSeries, bucket_start, resample
@@ -41,12 +41,16 @@ from terminal.domain.money import format_price, format_quantity
 from terminal.ui import theme
 from terminal.ui.hotkeys import Hotkey
 from terminal.ui.widgets.candle_plot import (
-    BarsItem, BarTimeAxis, CandleItem, GridItem, LineItem, OrderLine, PriceAxis, PriceLine, PriceLines, ValueAxis,
-    VolumeAxis, compact_count, horizontal_line,
+    BarsItem, BarTimeAxis, CandleItem, GridItem, OrderLine, PriceAxis, PriceLine, PriceLines, ValueAxis, VolumeAxis,
+    compact_count, horizontal_line,
 )
 from terminal.ui.widgets.chart_lod import padded_range
+from terminal.ui.widgets.indicator_lines import DASHED, SOLID, IndicatorLines
 
 log = logging.getLogger(__name__)
+
+_DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+_NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
 
 TIMEFRAMES: tuple[tuple[int, str], ...] = ((1, "1m"), (3, "3m"), (5, "5m"), (15, "15m"), (30, "30m"),
                                           (60, "1h"), (DAILY, "1D"))
@@ -99,13 +103,14 @@ class ChartPanel(QWidget):
         self._bars = CandleSeries(timeframe)  # what is drawn: _minutes at the timeframe
         self._indicators: list[Indicator] = list(indicators) if indicators is not None else [f() for f in DEFAULT_INDICATORS]
         self._lines: list[dict[str, np.ndarray]] = []
-        self._indicator_items: list[list[pg.GraphicsObject]] = []
+        self._histograms: list[BarsItem] = []  # one per MACD, in its pane
         self._order_lines: dict[str, OrderLine] = {}
         self._orders: list[Order] = []
         self._position: Position | None = None
         self._position_line: PriceLine | None = None
         self._cursor_index: int | None = None
         self._fitting = False
+        self._setting_range = False  # set_visible_range is ranging the panes itself
         self._view_ready = False  # the x range has been set for real data at least once
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._t = theme.current()
@@ -238,7 +243,33 @@ class ChartPanel(QWidget):
         return tuple(self._price_plot.viewRange()[0])
 
     def set_visible_range(self, x_min: float, x_max: float) -> None:
-        self._price_plot.setXRange(x_min, x_max, padding=0)
+        """Show bars ``x_min``..``x_max`` (bar index, within the view's limits) in every pane,
+        each pane's y fitted to them.
+
+        Each shown pane is ranged directly, x and y in one call, with pyqtgraph's x links
+        blocked: through the links a pan re-ranged every linked pane for x (after mapping
+        both panes' screen geometry) and then again for y. A drag or wheel in a pane still
+        goes through the links (and ``_on_x_range``)."""
+        boxes = [plot.getViewBox() for plot in self._plots()]
+        self._setting_range = True
+        for box in boxes:
+            box.blockLink(True)
+        try:
+            # auto-range is off for good (_make_plot): not re-disabling it each call skips a
+            # state-changed signal per pane
+            boxes[0].setRange(xRange=(x_min, x_max), padding=0, disableAutoRange=False)
+            view = self.visible_range()  # as the limits allowed
+            fits = self._y_fits(view)
+            if self._price_plot in fits:
+                boxes[0].setRange(yRange=fits[self._price_plot], padding=0, disableAutoRange=False)
+            for plot, box in zip(self._plots()[1:], boxes[1:]):
+                if plot.isVisible():
+                    box.setRange(xRange=view, yRange=fits.get(plot), padding=0, disableAutoRange=False)
+        finally:
+            for box in boxes:
+                box.blockLink(False)
+            self._setting_range = False
+        self._request_frame()
 
     def jump_to_latest(self, bar_count: int | None = None) -> None:
         count = bar_count or (self._visible_bar_count() if self._view_ready else DEFAULT_VISIBLE_BARS)
@@ -295,11 +326,12 @@ class ChartPanel(QWidget):
         layout.addWidget(self._view, 1)
 
         self._time_axes: list[BarTimeAxis] = []
-        self._price_plot = self._make_plot(PriceAxis("right"))
-        self._volume_plot = self._make_plot(VolumeAxis("right"))
-        self._rsi_plot = self._make_plot(ValueAxis("right"))
-        self._macd_plot = self._make_plot(ValueAxis("right"))
-        self._grid = GridItem(_blend(t.border, t.base, 0.6), self._time_axes[0], self._price_plot.getAxis("right"))
+        self._price_plot = self._make_plot(_PriceAxis("right"))
+        self._volume_plot = self._make_plot(_VolumeAxis("right"))
+        self._rsi_plot = self._make_plot(_ValueAxis("right"))
+        self._macd_plot = self._make_plot(_ValueAxis("right"))
+        self._grid_ticks = _ShownTimeTicks(self._time_axes[-1])
+        self._grid = GridItem(_blend(t.border, t.base, 0.6), self._grid_ticks, self._price_plot.getAxis("right"))
         self._price_plot.addItem(self._grid, ignoreBounds=True)
         for plot in (self._volume_plot, self._rsi_plot, self._macd_plot):
             plot.setXLink(self._price_plot)
@@ -310,6 +342,12 @@ class ChartPanel(QWidget):
         self._volume = BarsItem(_blend(t.positive, t.base), _blend(t.negative, t.base), mode="sum")
         self._volume.set_values(lambda: self._bars.volume, rising=lambda i: self._bars.close[i] >= self._bars.open[i])
         self._volume_plot.addItem(self._volume)
+        # every indicator line of a pane is one item (see IndicatorLines), over the candles
+        # and the MACD histogram
+        self._pane_lines = {"price": IndicatorLines(), "rsi": IndicatorLines(), "macd": IndicatorLines()}
+        for pane, plot in (("price", self._price_plot), ("rsi", self._rsi_plot), ("macd", self._macd_plot)):
+            self._pane_lines[pane].setZValue(1)
+            plot.addItem(self._pane_lines[pane])
         # every horizontal line of a pane is one item (see PriceLines)
         self._price_lines = PriceLines()
         self._price_plot.addItem(self._price_lines, ignoreBounds=True)
@@ -322,17 +360,19 @@ class ChartPanel(QWidget):
         self._rsi_plot.addItem(rsi_levels, ignoreBounds=True)
         self._macd_plot.addItem(macd_zero, ignoreBounds=True)
         self._rsi_plot.setYRange(0, 100, padding=0.05)
+        # the RSI scale is fixed (0-100): its axis repaints from a cached pixmap, not per pan
+        self._rsi_plot.getAxis("right").setCacheMode(_DEVICE_CACHE)
 
         self._cross_v = [pg.InfiniteLine(angle=90, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DashLine))
                          for _ in range(4)]
-        self._cross_h = pg.InfiniteLine(angle=0, pen=pg.mkPen(t.muted, style=Qt.PenStyle.DashLine),
-                                        label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",
-                                                                          "fill": pg.mkColor(t.highlight)})
         for line, plot in zip(self._cross_v, self._plots()):
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
+        # the crosshair's price is a line of the price pane's PriceLines: an InfiniteLine
+        # label re-positioned itself on every pan, shown or not (~0.15 ms a pan)
+        self._cross_h = self._price_lines.add(
+            PriceLine(0, "", t.highlight, Qt.PenStyle.DashLine, label_at=0.98, pen_colour=t.muted))
         self._cross_h.setVisible(False)
-        self._price_plot.addItem(self._cross_h, ignoreBounds=True)
 
         self._price_plot.sigXRangeChanged.connect(self._on_x_range)
         for plot in self._plots():
@@ -342,16 +382,20 @@ class ChartPanel(QWidget):
         self._update_readout()
 
     def _make_plot(self, right_axis: pg.AxisItem) -> pg.PlotItem:
-        time_axis = BarTimeAxis()
+        time_axis = _TimeAxis()
         time_axis.set_bars(lambda: self._bars.start, self.timeframe)
         self._time_axes.append(time_axis)
         plot = pg.PlotItem(axisItems={"bottom": time_axis, "right": right_axis})
         plot.hideAxis("left")
         plot.showAxis("right")
+        for name in ("left", "top"):
+            # never shown: unlinked, they no longer re-set their (hidden) HTML titles on each pan
+            plot.getAxis(name).unlinkFromView()
         plot.hideButtons()
         plot.setMenuEnabled(False)
         vb = plot.getViewBox()
         vb.setMouseEnabled(x=True, y=False)
+        vb.setFlag(_NO_CONTENTS)  # it has no border to paint: Qt skips its Python paint() each frame
         vb.disableAutoRange()
         vb.setDefaultPadding(0)
         for name in ("right", "bottom"):
@@ -439,9 +483,8 @@ class ChartPanel(QWidget):
         old_close = self._last_price_line.value()
         self._candles.refresh_tail(index)
         self._volume.refresh_tail(index)
-        for items in self._indicator_items:
-            for item in items:
-                item.refresh_tail(index)
+        for item in self._indicator_items():
+            item.refresh_tail(index)
         self._update_last_price()
         y_before = [p.viewRange()[1] for p in self._plots()]
         if appended:
@@ -471,13 +514,16 @@ class ChartPanel(QWidget):
         self._last_count = len(self._bars)
         self._candles.refresh()
         self._volume.refresh()
-        for items in self._indicator_items:
-            for item in items:
-                item.refresh()
+        for item in self._indicator_items():
+            item.refresh()
         self._update_last_price()
         self._update_position_text()
         self._update_readout()
         self._request_frame()
+
+    def _indicator_items(self) -> list[pg.GraphicsObject]:
+        """The items that draw indicators: each pane's lines, the MACD histograms."""
+        return [lines for lines in self._pane_lines.values() if lines.line_count()] + self._histograms
 
     def _request_frame(self, *_) -> None:
         """Schedule one repaint of the whole view (coalesced by Qt into one paint)."""
@@ -509,41 +555,33 @@ class ChartPanel(QWidget):
                                         minXRange=8, maxXRange=n + 2 * RIGHT_MARGIN_BARS)
 
     def _rebuild_indicators(self) -> None:
-        for items in self._indicator_items:
-            for item in items:
-                item.getViewBox() and item.getViewBox().removeItem(item)
-        self._indicator_items = []
+        for hist in self._histograms:
+            hist.getViewBox() and hist.getViewBox().removeItem(hist)
+        self._histograms = []
         self._lines = [ind.compute(self._bars) for ind in self._indicators]
+        for lines in self._pane_lines.values():
+            lines.clear_lines()
         colours = iter(LINE_COLOURS * 4)
         for i, ind in enumerate(self._indicators):
-            items: list[pg.GraphicsObject] = []
             getter = (lambda i=i: (lambda name: (lambda: self._lines[i][name])))()
             if ind.pane == "price":
                 colour = next(colours)
                 names = ("upper", "middle", "lower") if isinstance(ind, BollingerBands) else (_main_line(ind),)
                 for name in names:
-                    style = Qt.PenStyle.DashLine if name == "middle" else Qt.PenStyle.SolidLine
-                    item = LineItem(colour, style=style)
-                    item.set_values(getter(name), scale=0.01)
-                    self._price_plot.addItem(item)
-                    items.append(item)
+                    self._pane_lines["price"].add_line(getter(name), colour, DASHED if name == "middle" else SOLID,
+                                                       scale=0.01)
             elif isinstance(ind, RSI):
-                item = LineItem("#b388ff")
-                item.set_values(getter("rsi"))
-                self._rsi_plot.addItem(item)
-                items.append(item)
+                self._pane_lines["rsi"].add_line(getter("rsi"), "#b388ff")
             elif isinstance(ind, MACD):
                 hist = BarsItem(_blend(self._t.positive, self._t.base), _blend(self._t.negative, self._t.base),
                                 mode="extreme")
                 hist.set_values(getter("histogram"), scale=0.01)
                 self._macd_plot.addItem(hist)
+                self._histograms.append(hist)
                 for name, colour in (("macd", "#42a5f5"), ("signal", "#ff7043")):
-                    item = LineItem(colour)
-                    item.set_values(getter(name), scale=0.01)
-                    self._macd_plot.addItem(item)
-                    items.append(item)
-                items.insert(0, hist)
-            self._indicator_items.append(items)
+                    self._pane_lines["macd"].add_line(getter(name), colour, scale=0.01)
+        for lines in self._pane_lines.values():
+            lines.refresh()
 
     def _arrange_panes(self) -> None:
         ci = self._view.ci
@@ -558,45 +596,77 @@ class ChartPanel(QWidget):
         for row, (plot, stretch) in enumerate(panes):
             ci.addItem(plot, row=row, col=0)
             ci.layout.setRowStretchFactor(row, int(stretch * 10))
-            plot.showAxis("bottom", row == len(panes) - 1)
+            self._show_time_axis(plot, row == len(panes) - 1)
+        self._grid_ticks.axis = panes[-1][0].getAxis("bottom")
         for row in range(len(panes), 4):
             ci.layout.setRowStretchFactor(row, 0)
         for plot in self._plots():
             plot.setVisible(any(plot is p for p, _ in panes))
-        self._request_frame()
+        self.set_visible_range(*self.visible_range())  # a pane shown again has not followed the pans
+
+    @staticmethod
+    def _show_time_axis(plot: pg.PlotItem, shown: bool) -> None:
+        """Only the bottom pane shows its time axis; the hidden ones are unlinked from their
+        view, so a pan does not re-range axes that are never drawn."""
+        axis = plot.getAxis("bottom")
+        plot.showAxis("bottom", shown)
+        linked = axis.linkedView() is not None
+        if shown and not linked:
+            axis.linkToView(plot.getViewBox())
+            axis.linkedViewChanged(plot.getViewBox())
+        elif not shown and linked:
+            axis.unlinkFromView()
 
     # --- view reactions --------------------------------------------------------------------
     def _on_x_range(self, *_) -> None:
+        if self._setting_range:
+            return  # set_visible_range fits and ranges every pane itself
         self._fit_y()
         self._request_frame()
 
     def _fit_y(self) -> None:
-        """Fit each pane's y range to the bars in view (not to the whole history), from the
-        items' drawn runs: O(pixels), whatever the zoom."""
+        """Fit each pane's y range to the bars in view (not to the whole history)."""
         if self._fitting:
             return
         self._fitting = True
         try:
             view = self.visible_range()  # linked panes may not have moved yet
-            prices = self._candles.visible_price_range(view)
-            if prices is None:
-                return
-            fit = padded_range(prices[0], prices[1], 0.06)
-            if fit:
-                self._price_plot.setYRange(fit[0] / 100, fit[1] / 100, padding=0)
-            volume = self._volume.visible_values(view)
-            top = float(volume.max()) if len(volume) else 0.0
-            self._volume_plot.setYRange(0, max(top, 1.0) * 1.1, padding=0)
-            for ind, items in zip(self._indicators, self._indicator_items):
-                if isinstance(ind, MACD):
-                    values = [items[0].visible_values(view)] + [item.visible_points(view)[1] for item in items[1:]]
-                    values = np.concatenate(values) if values else np.empty(0)
-                    finite = values[np.isfinite(values)]
-                    fit = padded_range(float(finite.min()), float(finite.max()), 0.08) if len(finite) else None
-                    if fit:
-                        self._macd_plot.setYRange(*fit, padding=0)
+            for plot, (lo, hi) in self._y_fits(view).items():
+                plot.getViewBox().setRange(yRange=(lo, hi), padding=0, disableAutoRange=False)
         finally:
             self._fitting = False
+
+    def _y_fits(self, view: tuple[float, float]) -> dict[pg.PlotItem, tuple[float, float]]:
+        """The y range of each pane that fits the bars in the x range ``view``, from the
+        items' drawn runs: O(pixels), whatever the zoom. Empty when no bar is in view."""
+        prices = self._candles.visible_price_range(view)
+        if prices is None:
+            return {}
+        fits = {}
+        fit = padded_range(prices[0], prices[1], 0.06)
+        if fit:
+            fits[self._price_plot] = (fit[0] / 100, fit[1] / 100)
+        volume = self._volume.visible_values(view)
+        top = float(volume.max()) if len(volume) else 0.0
+        fits[self._volume_plot] = (0.0, max(top, 1.0) * 1.1)
+        if self._histograms:
+            fit = self._macd_fit(view)
+            if fit:
+                fits[self._macd_plot] = fit
+        return fits
+
+    def _macd_fit(self, view: tuple[float, float]) -> tuple[float, float] | None:
+        """The MACD pane's y range: its histograms' drawn bars and its lines' lows and highs in view."""
+        lo = hi = math.nan
+        for hist in self._histograms:
+            values = hist.visible_values(view)
+            finite = values[np.isfinite(values)]
+            if len(finite):
+                lo, hi = np.fmin(lo, float(finite.min())), np.fmax(hi, float(finite.max()))
+        extent = self._pane_lines["macd"].visible_extent(view)
+        if extent is not None:
+            lo, hi = np.fmin(lo, extent[0]), np.fmax(hi, extent[1])
+        return padded_range(float(lo), float(hi), 0.08)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         vb = self._price_plot.getViewBox()
@@ -611,6 +681,7 @@ class ChartPanel(QWidget):
         self._cross_h.setVisible(in_price)
         if in_price:
             self._cross_h.setValue(point.y())
+            self._cross_h.set_text(f"{point.y():.2f}")
         self._set_cursor(min(max(index, 0), len(self._bars) - 1), x=point.x())
         self._request_frame()
 
@@ -823,6 +894,60 @@ class IndicatorDialog(QDialog):
             self._error.setText(str(exc))
             return
         self.accept()
+
+
+class _TicksOncePerFrame:
+    """Axis ticks asked for by the axis itself and by the price pane's grid in the same
+    frame come with sizes (pixels) that differ in the last float digits (the axis's length
+    against the view's); rounded to a millionth of a pixel, both calls hit the axis's
+    one-frame cache, so the tick search (pyqtgraph's, or the time axis's calendar walk)
+    runs once a frame, not twice."""
+
+    def tickValues(self, minVal, maxVal, size):
+        return super().tickValues(minVal, maxVal, round(size, 6))
+
+
+class _BoundsOncePerGeometry:
+    """pyqtgraph's AxisItem.boundingRect is Python (maps the axis's geometry through its
+    parent) and Qt asks each axis for it several times a frame, ~17 calls a pan with four
+    panes; without a grid it changes only with the geometry and the tick style, so it is
+    kept until they change."""
+
+    _bounds_for = None
+    _bounds = None
+
+    def boundingRect(self):
+        key = (self.geometry(), self.style["tickLength"], self.style["hideOverlappingLabels"])
+        if self.grid is not False or key != self._bounds_for:
+            self._bounds_for, self._bounds = key, super().boundingRect()
+        return QRectF(self._bounds)  # a copy: callers may adjust it in place
+
+
+class _PriceAxis(_TicksOncePerFrame, _BoundsOncePerGeometry, PriceAxis):
+    pass
+
+
+class _TimeAxis(_TicksOncePerFrame, _BoundsOncePerGeometry, BarTimeAxis):
+    pass
+
+
+class _VolumeAxis(_BoundsOncePerGeometry, VolumeAxis):
+    pass
+
+
+class _ValueAxis(_BoundsOncePerGeometry, ValueAxis):
+    pass
+
+
+class _ShownTimeTicks:
+    """The time ticks the price pane's grid is drawn at: those of the time axis that is
+    shown (the bottom pane's), so the axis and the grid share its cached ticks."""
+
+    def __init__(self, axis: BarTimeAxis) -> None:
+        self.axis = axis
+
+    def tickValues(self, min_value: float, max_value: float, size: float):
+        return self.axis.tickValues(min_value, max_value, size)
 
 
 def _main_line(indicator: Indicator) -> str:
