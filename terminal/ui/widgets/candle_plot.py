@@ -24,7 +24,7 @@ from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen, QStaticText
 
 from terminal.domain.money import format_price, group_indian
-from terminal.ui.widgets.chart_lod import LINE, Pyramid, line_points, merge_factor, visible_slice
+from terminal.ui.widgets.chart_lod import Pyramid, merge_factor, visible_slice
 
 IST = timezone(timedelta(hours=5, minutes=30))
 BODY_WIDTH = 0.72  # of a bar's slot
@@ -293,59 +293,6 @@ class BarsItem(_SeriesItem):
             else:
                 painter.setBrush(brush)
                 self._batch.draw_rects(painter, xs - width / 2, np.zeros(len(xs)), np.full(len(xs), width), vs)
-
-
-class LineItem(_SeriesItem):
-    """An indicator line over the visible slice, NaN drawn as a gap. Zoomed out, each
-    drawn column shows its run's low and high (from the pyramid), so spikes survive."""
-
-    _merges = LINE
-
-    def __init__(self, colour: str, width: int = 1, style=Qt.PenStyle.SolidLine) -> None:
-        super().__init__()
-        self._values: Callable[[], np.ndarray] = lambda: np.empty(0)
-        # whole-pixel widths only: Qt's raster engine strokes a 1-px cosmetic pen with its fast
-        # line rasteriser, but a fractional width (1.2) goes through the path stroker, ~10x slower
-        # (4.5 ms against 0.4 ms for a 3,200-point line zoomed out)
-        self._pen = pg.mkPen(colour, width=int(width), style=style)
-        self._pen.setCosmetic(True)
-        self._scale = 1.0
-
-    def set_values(self, values: Callable[[], np.ndarray], scale: float = 1.0) -> None:
-        """``values()`` gives one number per bar (paise for prices, with ``scale`` 0.01)."""
-        self._values, self._scale = values, scale
-        self.refresh()
-
-    def _data(self) -> dict[str, np.ndarray]:
-        v = np.asarray(self._values(), dtype=np.float64)
-        return {"value": v, "first": v, "high": v, "low": v}
-
-    def _extent(self) -> tuple[float, float]:
-        return self._top("low", np.nanmin) * self._scale, self._top("high", np.nanmax) * self._scale
-
-    def visible_points(self, x_range=None) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) of the drawn polyline (y scaled), one point before and after the view."""
-        first, stop, factor, _ = self._visible(x_range)
-        self.last_factor = factor
-        if stop <= first:
-            return np.empty(0), np.empty(0)
-        first, stop = max(first - factor, 0), min(stop + factor, self._count)
-        x, runs = self._pyramid.runs(self._data(), first, stop, factor)
-        if factor > 1 and len(x):
-            x, y = line_points(x, runs)
-        else:
-            y = runs["value"]
-        return x, y * self._scale
-
-    def paint(self, painter: QPainter, *args) -> None:
-        x, y = self.visible_points()
-        self.last_draw_count = len(x)
-        if len(x) < 2:
-            return
-        path = pg.arrayToQPath(x, y, connect="finite")
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        painter.setPen(self._pen)
-        painter.drawPath(path)
 
 
 # --- axes ------------------------------------------------------------------------------------
@@ -868,6 +815,6 @@ class PriceLines(pg.GraphicsObject):
 
 
 __all__ = [
-    "BarTimeAxis", "BarsItem", "CandleItem", "GridItem", "LineItem", "OrderLine", "PriceAxis", "PriceLine", "PriceLines",
+    "BarTimeAxis", "BarsItem", "CandleItem", "GridItem", "OrderLine", "PriceAxis", "PriceLine", "PriceLines",
     "ValueAxis", "VolumeAxis", "compact_count", "horizontal_line",
 ]
