@@ -8,9 +8,13 @@ parsed once and cached as the terminal caches it; then, in the same run:
 
 - loading the cached master (``ScripMaster.load``), against ``json.load`` of the raw file (what
   a program without a cache does at every start); goal ≤ 300 ms;
-- one search keystroke (``ScripMaster.search``: the slowest of a set of typical queries as
-  typed letter by letter), against a naive linear scan of the raw rows that checks every
-  field of every row; goal ≤ 5 ms;
+- one keystroke in the search box (market watch, order entry): ``InstrumentCatalog.search`` on
+  the catalog made at log-in, with the search box's 30 results, the slowest (and the median) of
+  a set of queries typed letter by letter into a fresh catalog each; against the same keystrokes
+  answered by the catalog's search as it was before its index (a linear scan of every row's
+  search text, tests/support/catalog_reference.py) over the same rows; goal ≤ 5 ms. Both give
+  the same rows in the same order (checked at every keystroke). ``ScripMaster.search`` is this
+  same search (a catalog over the master), so it has no row of its own;
 - the log-in path: the cached master loaded and the terminal's InstrumentCatalog made from
   ``master.instruments()`` (the catalog takes the master's columns; no Instrument is built),
   against the same load plus the catalog over all 150,000 rows built as Instruments first
@@ -31,17 +35,20 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import best_of, row  # noqa: E402
+from bench.common import best_of, median, row  # noqa: E402
 from terminal.brokers.angelone.instruments import ScripMaster  # noqa: E402
 from terminal.domain.catalog import InstrumentCatalog  # noqa: E402
+from terminal.ui.widgets.instrument_search import RESULTS_SHOWN  # noqa: E402
+from tests.support.catalog_reference import LinearSearch  # noqa: E402  (test code; the product never imports it)
 
 ROWS = 150_000
 LOAD_GOAL_MS = 300.0
 CATALOG_GOAL_MS = 300.0
 KEYSTROKE_GOAL_MS = 5.0
-# Typed letter by letter; each prefix is one keystroke. Common words, rare words, a miss.
+# Typed letter by letter; each prefix is one keystroke. Common words, rare words, a miss, words that
+# are in many rows but name none ("ifty", "28 oct"), a date.
 QUERIES = ("nifty 24500 ce", "banknifty", "reliance", "infy fut", "tcs 4000 pe", "crudeoil", "usdinr",
-           "zzzz nothing")
+           "zzzz nothing", "ifty 28 oct", "gold 6000 ce", "sbin", "nov 2025 pe")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -122,7 +129,8 @@ def master_rows(count: int = ROWS, seed: int = 7) -> list[dict[str, str]]:
 
 
 def naive_search(rows: list[dict[str, str]], text: str, limit: int = 50) -> list[dict[str, str]]:
-    """The reference: every word of ``text`` in symbol, name or segment, checked row by row."""
+    """Every word of ``text`` in symbol, name or segment, checked row by row (the tests' reference
+    for which raw rows a search finds)."""
     words = text.lower().split()
     found = []
     for r in rows:
@@ -139,13 +147,13 @@ def _typed(query: str) -> list[str]:
     return [query[:n] for n in range(1, len(query) + 1) if query[:n].strip()]
 
 
-def _slowest_keystroke_ms(fresh_search, repeats: int = 3) -> float:
-    """The slowest keystroke over every query typed letter by letter into a fresh search.
+def _keystroke_times_ms(fresh_search, repeats: int = 3) -> list[float]:
+    """Every keystroke of every query typed letter by letter into a fresh search, in ms.
 
     ``fresh_search()`` gives a search function with no memory of earlier queries; each query is
     typed ``repeats`` times and each keystroke's fastest time counts (the least disturbed).
     """
-    worst = 0.0
+    times: list[float] = []
     for query in QUERIES:
         best = [float("inf")] * len(_typed(query))
         for _ in range(repeats):
@@ -154,17 +162,17 @@ def _slowest_keystroke_ms(fresh_search, repeats: int = 3) -> float:
                 started = time.perf_counter()
                 search(text)
                 best[n] = min(best[n], time.perf_counter() - started)
-        worst = max(worst, *best)
-    return worst * 1000.0
+        times.extend(b * 1000.0 for b in best)
+    return times
 
 
-def _slowest_cold_keystroke_ms(load, keystrokes: list[str], repeats: int = 2) -> float:
-    """The slowest keystroke searched with no earlier query to narrow (each on a fresh master)."""
+def _slowest_cold_keystroke_ms(fresh_search, keystrokes: list[str], repeats: int = 2) -> float:
+    """The slowest keystroke searched with no earlier query to narrow (each in a fresh search)."""
     worst = 0.0
     for text in keystrokes:
         best = float("inf")
         for _ in range(repeats):
-            search = load().search
+            search = fresh_search()
             started = time.perf_counter()
             search(text)
             best = min(best, time.perf_counter() - started)
@@ -196,14 +204,6 @@ def run() -> list[dict]:
 
         json_ms = best_of(load_json, 3) * 1000.0
         load_ms = best_of(load_cache, 3) * 1000.0
-        raw_rows = load_json()
-        master = load_cache()
-        for text in QUERIES:  # same answers before timing (the master ranks rows, so compare as sets)
-            ours = {i.token for i in master.search(text, limit=10_000)}
-            theirs = {r["token"] for r in naive_search(raw_rows, text, limit=10_000)}
-            assert ours == theirs, f"search {text!r} disagrees with the naive scan"
-        typed_ms = _slowest_keystroke_ms(lambda: load_cache().search)
-        cold_ms = _slowest_cold_keystroke_ms(load_cache, keystrokes)
 
         def catalog_at_log_in() -> InstrumentCatalog:
             return InstrumentCatalog(load_cache().instruments())
@@ -218,25 +218,49 @@ def run() -> list[dict]:
         del ours, theirs
         catalog_ms = best_of(catalog_at_log_in, 3) * 1000.0
         every_ms = best_of(catalog_of_every_instrument, 2) * 1000.0
-    naive_ms = _slowest_keystroke_ms(lambda: lambda text: naive_search(raw_rows, text))
+
+        master = load_cache()
+        everything = master.instruments()
+        before = LinearSearch.of(list(everything))  # the old search, over the old search texts
+        for text in keystrokes:  # the same answers, keystroke by keystroke, before any timing
+            old = [everything[r].key for r in before.search(text, RESULTS_SHOWN)]
+            assert [i.key for i in catalog_at_log_in().search(text, RESULTS_SHOWN)] == old, text
+
+        def fresh_box():
+            catalog = InstrumentCatalog(master.instruments())  # what log-in made: nothing searched yet
+            return lambda text: catalog.search(text, RESULTS_SHOWN)
+
+        def fresh_box_before():
+            instruments = load_cache().instruments()  # nothing built yet
+            return lambda text: [instruments[r] for r in before.search(text, RESULTS_SHOWN)]
+
+        typed = _keystroke_times_ms(fresh_box)
+        typed_before = _keystroke_times_ms(fresh_box_before, repeats=1)
+        cold_ms = _slowest_cold_keystroke_ms(fresh_box, keystrokes)
+        unbuilt = load_cache()
     started = time.perf_counter()
-    list(master.instruments())
+    list(unbuilt.instruments())
     build_ms = (time.perf_counter() - started) * 1000.0
+    typed_note = (f"{len(keystrokes)} keystrokes of {len(QUERIES)} queries typed letter by letter into a fresh "
+                  f"log-in catalog each, {RESULTS_SHOWN} results (the search box); the same rows as before")
     return [
         row(f"load cached master, {ROWS:,} rows", load_ms, "ms", "json.load of the raw OpenAPIScripMaster.json",
             json_ms, goal=f"≤ {LOAD_GOAL_MS:g} ms", met=load_ms <= LOAD_GOAL_MS, digits=1),
-        row("search as you type: slowest keystroke", typed_ms, "ms", "naive linear scan of the raw rows", naive_ms,
-            goal=f"≤ {KEYSTROKE_GOAL_MS:g} ms", met=typed_ms <= KEYSTROKE_GOAL_MS, digits=2,
-            note=f"{len(keystrokes)} keystrokes of {len(QUERIES)} queries typed letter by letter, ≤ 50 results"),
-        row("search, any keystroke alone: slowest", cold_ms, "ms", "naive linear scan of the raw rows", naive_ms,
+        row("search box keystroke (InstrumentCatalog.search): slowest", max(typed), "ms",
+            "the catalog's linear search before its index, same keystrokes", max(typed_before),
+            goal=f"≤ {KEYSTROKE_GOAL_MS:g} ms", met=max(typed) <= KEYSTROKE_GOAL_MS, digits=2, note=typed_note),
+        row("search box keystroke: median", median(typed), "ms",
+            "the catalog's linear search before its index, same keystrokes", median(typed_before), digits=2),
+        row("search box, any keystroke alone: slowest", cold_ms, "ms",
+            "the catalog's linear search before its index, same keystrokes", max(typed_before),
             goal=f"≤ {KEYSTROKE_GOAL_MS:g} ms", met=cold_ms <= KEYSTROKE_GOAL_MS, digits=2,
-            note="no earlier query to narrow: a full scan of the search text when there are < 50 matches"),
+            note="each keystroke in a fresh catalog: no earlier query to narrow"),
         row("parse the downloaded file (once a day)", parse_ms, "ms", "json.load of the raw file", json_ms,
-            digits=1),
+            digits=1, note="with the catalog's search index, cached with the master"),
         row(f"log-in: cached master loaded + InstrumentCatalog, {ROWS:,} rows", catalog_ms, "ms",
             "the same, the catalog over every row built as an Instrument first (log-in before)", every_ms,
             goal=f"≤ {CATALOG_GOAL_MS:g} ms", met=catalog_ms <= CATALOG_GOAL_MS, digits=1,
-            note="the catalog takes the master's cached columns; Instruments are built when read"),
+            note="the catalog takes the master's cached columns and search index; Instruments are built when read"),
         row(f"every row as a domain Instrument ({ROWS:,})", build_ms, "ms", "json.load of the raw file", json_ms,
             note="list(master.instruments()): no longer done at log-in", digits=1),
     ]

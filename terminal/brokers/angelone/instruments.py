@@ -5,15 +5,15 @@ expiry ("28OCT2025"), strike (x100: "2440000.000000" is Rs 24,400; CDS x10^7), l
 instrumenttype (AMXIDX, FUTIDX, OPTSTK, ...), exch_seg (NSE, NFO, ...), tick_size (paise).
 The real file has well over 100,000 rows, so the master keeps a handful of big strings, not
 a million small ones: one text of records (a row per line, tab-separated, sorted for search:
-index, equity, futures, options; nearest expiry first), one lower-case search text (symbol,
-name, exchange per line) scanned with ``str.find``, and the keys; domain Instruments are built
-only when asked for. The disk cache (written once a day) holds exactly those strings and the
-line offsets as raw arrays, so loading 150,000 rows takes tens of milliseconds.
+index, equity, futures, options; nearest expiry first) and the keys; domain Instruments are
+built only when asked for. The disk cache (written once a day) holds exactly those strings and
+the line offsets as raw arrays, so loading 150,000 rows takes tens of milliseconds.
 
 The terminal's InstrumentCatalog is built from the master's catalog columns (symbol, name,
-underlying, search text, kind, expiry of every row, worked out once when the file is parsed
-and cached with it), not from 150,000 Instruments: ``instruments()`` hands over a lazy
-sequence that builds an Instrument only when one is read.
+underlying, search text, kind, expiry of every row, and the catalog's search index, worked out
+once when the file is parsed and cached with it), not from 150,000 Instruments:
+``instruments()`` hands over a lazy sequence that builds an Instrument only when one is read.
+Search is the catalog's (:meth:`ScripMaster.search` asks a catalog over the master).
 """
 
 from __future__ import annotations
@@ -22,20 +22,19 @@ import json
 import logging
 import pickle
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
 from terminal.domain import Exchange, Instrument, InstrumentKey, InstrumentKind, OptionType
-from terminal.domain.catalog import CatalogColumns
+from terminal.domain.catalog import CatalogColumns, InstrumentCatalog, SearchIndex, compact_search_text
 
 log = logging.getLogger(__name__)
 
 IST = timezone(timedelta(hours=5, minutes=30))
 FIELDS = ("token", "symbol", "name", "expiry", "strike", "lotsize", "instrumenttype", "exch_seg", "tick_size")
-CACHE_VERSION = 3  # 3: with the catalog columns
+CACHE_VERSION = 4  # 3: with the catalog columns; 4: with the catalog's search index, compact search texts
 _SEGMENTS = {"NSE": Exchange.NSE, "BSE": Exchange.BSE, "NFO": Exchange.NFO, "BFO": Exchange.BFO,
              "MCX": Exchange.MCX, "CDS": Exchange.CDS, "NSE_CM": Exchange.NSE, "BSE_CM": Exchange.BSE,
              "NSE_FO": Exchange.NFO, "BSE_FO": Exchange.BFO, "MCX_FO": Exchange.MCX, "CDE_FO": Exchange.CDS}
@@ -50,7 +49,6 @@ _KIND_CODES = {InstrumentKind.INDEX: "I", InstrumentKind.EQUITY: "E", Instrument
 _KIND_OF_CODE = {code: kind for kind, code in _KIND_CODES.items()}
 _COLUMNS = ("symbols", "names", "underlyings", "haystacks", "expiries")  # "\n"-joined, one line a row
 _OFFSETS = "q"  # array type of line offsets: 8-byte signed, the same on every platform
-_SAMPLES, _SAMPLE_SHARE = 4, 64  # search: word frequency estimated on 4 windows of 1/64 of the text each
 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 
@@ -101,18 +99,18 @@ class ScripMaster:
     from several threads.
     """
 
-    def __init__(self, records: str, record_starts: array, haystack: str, line_starts: array, keys: str,
-                 as_of: date, columns: dict[str, str]):
+    def __init__(self, records: str, record_starts: array, keys: str, as_of: date, columns: dict[str, str],
+                 search_state: dict):
         self.as_of = as_of
         self._records, self._record_starts = records, record_starts
-        self._haystack, self._line_starts = haystack, line_starts
         self._keys = keys
         self._columns = columns  # the catalog columns as texts: each of _COLUMNS, and "kinds" (a char a row)
+        self._search_state = search_state  # SearchIndex.state() of the catalog columns
         self._key_list = keys.split("\n") if keys else []  # the same str objects as the dict's keys
         self._row_by_key: dict[InstrumentKey, int] = dict(zip(self._key_list, range(len(self._key_list))))
         self._row_by_symbol: dict[tuple[str, str], int] | None = None  # built on first use
         self._built: dict[int, Instrument] = {}
-        self._last_complete: tuple[list[str], list[int]] | None = None  # words, all their rows
+        self._catalog: InstrumentCatalog | None = None  # for search(), made on first use
 
     def __len__(self) -> int:
         return len(self._row_by_key)
@@ -151,11 +149,10 @@ class ScripMaster:
                      skipped)
         kept.sort(key=lambda item: item[0])
         records = ["\t".join(v) for _, v, _ in kept]
-        search_lines = [_search_line(v[1], v[2], v[7]) for _, v, _ in kept]
         keys = "\n".join(f"{v[7]}:{v[0]}" for _, v, _ in kept)
-        return cls("\n".join(records) + "\n", _offsets(records), "\n".join(search_lines) + "\n",
-                   _offsets(search_lines), keys, as_of or datetime.now(IST).date(),
-                   _catalog_texts([(v, facts) for _, v, facts in kept]))
+        columns, search_state = _catalog_texts([(v, facts) for _, v, facts in kept])
+        return cls("\n".join(records) + "\n", _offsets(records), keys, as_of or datetime.now(IST).date(), columns,
+                   search_state)
 
     @classmethod
     def parse(cls, raw: bytes | str, as_of: date | None = None) -> "ScripMaster":
@@ -174,9 +171,8 @@ class ScripMaster:
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
             pickle.dump({"version": CACHE_VERSION, "as_of": self.as_of.isoformat(), "records": self._records,
-                         "record_starts": self._record_starts.tobytes(), "haystack": self._haystack,
-                         "line_starts": self._line_starts.tobytes(), "keys": self._keys,
-                         "columns": self._columns}, fh,
+                         "record_starts": self._record_starts.tobytes(), "keys": self._keys,
+                         "columns": self._columns, "search": self._search_state}, fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
 
@@ -188,13 +184,12 @@ class ScripMaster:
                 saved = pickle.load(fh)
             if not isinstance(saved, dict) or saved.get("version") != CACHE_VERSION:
                 return None
-            record_starts, line_starts = array(_OFFSETS), array(_OFFSETS)
+            record_starts = array(_OFFSETS)
             record_starts.frombytes(saved["record_starts"])
-            line_starts.frombytes(saved["line_starts"])
             columns = saved["columns"]
-            master = cls(saved["records"], record_starts, saved["haystack"], line_starts, saved["keys"],
-                         date.fromisoformat(saved["as_of"]), columns)
-            consistent = (len(record_starts) == len(line_starts) == len(master) + 1
+            master = cls(saved["records"], record_starts, saved["keys"], date.fromisoformat(saved["as_of"]), columns,
+                         saved["search"])
+            consistent = (len(record_starts) == len(master) + 1 and isinstance(master._search_state, dict)
                           and len(columns["kinds"]) == len(master)
                           and all(columns[name].count("\n") + 1 == len(master) or not master for name in _COLUMNS))
         except (OSError, pickle.PickleError, EOFError, KeyError, ValueError, AttributeError, TypeError):
@@ -242,68 +237,21 @@ class ScripMaster:
         expiry_texts = texts["expiries"].split("\n")
         moments = {text: (datetime.fromisoformat(text) if text else None) for text in set(expiry_texts)}
         expiries = list(map(moments.__getitem__, expiry_texts))  # one datetime per expiry, shared
+        haystacks = texts["haystacks"].split("\n")
+        # None if the cached index does not fit (then the catalog builds one: slower, same answers)
+        search_index = SearchIndex.from_state(texts["haystacks"], haystacks, self._search_state)
         return CatalogColumns(keys=self._key_list, symbols=texts["symbols"].split("\n"),
                               names=texts["names"].split("\n"), underlyings=underlyings,
-                              haystacks=texts["haystacks"].split("\n"), kinds=kinds, expiries=expiries,
-                              instrument=self._instrument, row_by_key=self._row_by_key)
+                              haystacks=haystacks, kinds=kinds, expiries=expiries,
+                              instrument=self._instrument, row_by_key=self._row_by_key, search_index=search_index)
 
     def search(self, text: str, limit: int = 50) -> list[Instrument]:
-        """Rows whose symbol, name or exchange contain every word of ``text`` (case-insensitive).
-
-        Indices first, then equities, futures and options by nearest expiry. The scan walks the
-        occurrences of the rarest word (estimated on samples of the text), so "nifty 24500" checks
-        a few dozen lines, not the thirteen thousand that say "nifty". As you type, a query that
-        narrows the previous one ("tcs 40" after "tcs 4") filters that one's rows when they were
-        all of its matches, instead of scanning the text again.
-        """
-        words = text.lower().split()
-        if not words or limit <= 0:
-            return []
-        narrowed = self._narrow_last(words)
-        rows = narrowed if narrowed is not None else self._scan(words, limit)
-        return [self._instrument(i) for i in rows[:limit]]
-
-    def _narrow_last(self, words: list[str]) -> list[int] | None:
-        """The rows matching ``words`` from the last complete search, if ``words`` narrows it."""
-        last = self._last_complete
-        if last is None:
-            return None
-        last_words, last_rows = last
-        if not all(any(old in new for new in words) for old in last_words):
-            return None
-        hay, starts = self._haystack, self._line_starts
-        return [row for row in last_rows if all(w in hay[starts[row]:starts[row + 1]] for w in words)]
-
-    def _scan(self, words: list[str], limit: int) -> list[int]:
-        first = min(words, key=self._frequency) if len(words) > 1 else words[0]
-        rest = [w for w in words if w != first]
-        hay, starts = self._haystack, self._line_starts
-        found: list[int] = []
-        pos = hay.find(first)
-        while pos >= 0:
-            line = bisect_right(starts, pos) - 1
-            end = starts[line + 1] - 1
-            if rest:
-                row_text = hay[starts[line]:end]
-                for word in rest:
-                    if word not in row_text:
-                        break
-                else:
-                    found.append(line)
-            else:
-                found.append(line)
-            if len(found) >= limit:
-                return found
-            pos = hay.find(first, end)
-        self._last_complete = (words, found)  # every match: the next keystroke may only narrow it
-        return found
-
-    def _frequency(self, word: str) -> int:
-        """How often ``word`` occurs in a few windows spread over the search text (a cheap estimate)."""
-        hay = self._haystack
-        window = max(len(hay) // _SAMPLE_SHARE, 1)
-        step = max(len(hay) // _SAMPLES, 1)
-        return sum(hay.count(word, at, at + window) for at in range(0, len(hay), step))
+        """What the terminal's search box finds for ``text``: :meth:`InstrumentCatalog.search` over
+        this master (the catalog is made on the first call, ~0.2 s at 150,000 rows, and kept)."""
+        catalog = self._catalog
+        if catalog is None:
+            catalog = self._catalog = InstrumentCatalog(self.instruments())
+        return catalog.search(text, limit)
 
     def _values(self, row: int) -> list[str]:
         starts = self._record_starts
@@ -314,14 +262,6 @@ class ScripMaster:
         if built is None:
             built = self._built[row] = _to_instrument(self._values(row))
         return built
-
-
-def _search_line(symbol: str, name: str, segment: str) -> str:
-    """What search looks in. A name already inside the symbol (every derivative) is left out: a
-    word has no spaces, so it matches the line with or without it, and the text to scan is shorter.
-    """
-    symbol, name = symbol.lower(), name.lower()
-    return f"{symbol} {segment.lower()}" if name in symbol else f"{symbol} {name} {segment.lower()}"
 
 
 def _strike_number(text: str) -> float:
@@ -393,9 +333,9 @@ def _search_order(values: list[str], facts: tuple) -> tuple:
     return (_KIND_RANK[kind], _timestamp(expiry_at) if expiry_at else 0.0, values[2], strike_paise or 0, values[1])
 
 
-def _catalog_texts(rows: list[tuple[list[str], tuple]]) -> dict[str, str]:
+def _catalog_texts(rows: list[tuple[list[str], tuple]]) -> tuple[dict[str, str], dict]:
     """The catalog columns of (record values, _facts) rows, in their order, as texts of one line a
-    row (kinds: one character a row).
+    row (kinds: one character a row), and the state of the catalog's SearchIndex over them.
 
     Each search text is what terminal.domain.catalog.haystack gives for the row's Instrument.
     """
@@ -415,6 +355,7 @@ def _catalog_texts(rows: list[tuple[list[str], tuple]]) -> dict[str, str]:
         text = " ".join(words).lower()
         if expiry_at is not None:
             text += " " + _expiry_words(expiry_at)
+        text = compact_search_text(text)
         symbols.append(symbol)
         names.append(display)
         underlyings.append(name)
@@ -423,7 +364,7 @@ def _catalog_texts(rows: list[tuple[list[str], tuple]]) -> dict[str, str]:
         kinds.append(_KIND_CODES[kind])
     texts = {name: "\n".join(column) for name, column in columns.items()}
     texts["kinds"] = "".join(kinds)
-    return texts
+    return texts, SearchIndex.build(haystacks, underlyings, symbols, names).state()
 
 
 class MasterInstruments(Sequence):

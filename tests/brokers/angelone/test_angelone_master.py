@@ -1,8 +1,10 @@
 """The Angel One instrument master: parse, disk cache, lookups and search as you type.
 
 Rows come from the benchmark's generator of realistic OpenAPIScripMaster.json rows (every
-value a string, strike x100) at a size a test runs in a blink; search answers are checked
-against a naive scan of the raw rows, the reference the benchmark times it against.
+value a string, strike x100) at a size a test runs in a blink. The master's search is the
+terminal's (InstrumentCatalog.search over the master, checked row for row in
+tests/domain/test_catalog_search.py); here its matches are checked against a naive scan of
+the raw rows' symbol, name and segment.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ def test_search_finds_exactly_what_a_naive_scan_finds(master, text):
     assert sorted(_tokens(ours)) == sorted(r["token"] for r in naive_search(ROWS, text, limit=100_000))
 
 
-def test_search_ranks_indices_then_equities_then_nearest_expiry(master):
-    hits = master.search("nifty", limit=40)
-    assert {i.underlying for i in hits if i.kind is InstrumentKind.INDEX} == {
-        "NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY"}
-    assert all(i.kind is InstrumentKind.INDEX for i in hits[:4])
-    ranks = [(i.kind is InstrumentKind.OPTION, i.kind is InstrumentKind.FUTURE) for i in hits]
+def test_search_ranks_the_named_underlying_first_then_indices_futures_options(master):
+    """The search box's order (InstrumentCatalog.search): NIFTY's own rows before BANKNIFTY's; within
+    those, the index, then futures, then options by nearest expiry."""
+    hits = master.search("nifty", limit=100_000)
+    underlyings = [i.underlying for i in hits]
+    assert set(underlyings) == {"NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY"}
+    assert underlyings == sorted(underlyings, key=lambda u: u != "NIFTY")  # every NIFTY row first
+    nifty = [i for i in hits if i.underlying == "NIFTY"]
+    assert nifty[0].kind is InstrumentKind.INDEX
+    ranks = [(i.kind is InstrumentKind.OPTION, i.kind is InstrumentKind.FUTURE) for i in nifty]
     assert ranks.index((False, True)) < ranks.index((True, False))  # futures before options
+    assert master.search("nifty", limit=40) == hits[:40]
     options = [i for i in master.search("nifty ce", limit=500) if i.underlying == "NIFTY"]
     assert [o.expiry for o in options] == sorted(o.expiry for o in options)
 
