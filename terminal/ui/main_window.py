@@ -429,6 +429,9 @@ class MainWindow(QMainWindow):
         self._status_timer = QTimer(self, interval=500)
         self._status_timer.timeout.connect(self._refresh_status)
         self._status_timer.start()
+        # MTM with every batch, as the positions panel does: a half-second-old total beside it would disagree.
+        self.context.market.ticks_updated.connect(self._refresh_mtm)
+        self.context.portfolio.positions_changed.connect(self._refresh_mtm)
         self._refresh_status()
 
     def _show_lock(self, locked: bool) -> None:
@@ -443,6 +446,10 @@ class MainWindow(QMainWindow):
         market = self.context.market
         set_text(self._rate_label, f"{market.ticks_per_second():,.0f} ticks/s")
         set_text(self._clock_label, datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
+        self._refresh_mtm()
+
+    def _refresh_mtm(self, *_changed) -> None:
+        market = self.context.market
         total = 0
         for position in self.context.portfolio.positions(self.context.account):
             ltp = market.ltp(position.instrument_key)

@@ -74,6 +74,12 @@ def test_f1_then_enter_buys_and_the_position_mtm_moves(qtbot, terminal_app):
     position = next(p for p in context.portfolio.positions() if p.instrument_key == RELIANCE)
     seen = set()
     qtbot.waitUntil(lambda: seen.add(positions.mtm(position)) or len(seen) >= 3, timeout=15_000)
+    # The status bar's MTM moves with the same batches: it never disagrees with the panel's total.
+    from terminal.domain.money import format_rupees
+    for _ in range(3):
+        with qtbot.waitSignal(context.market.ticks_updated, timeout=5_000):
+            pass
+        assert format_rupees(positions.total_mtm(), signed=True) in window._mtm_label.text()
 
 
 def test_a_rebound_hotkey_works_and_survives_a_restart(qtbot, terminal_app):
