@@ -254,7 +254,7 @@ class OrderService(QObject):
         except OrderRejectedError as exc:
             return await self._change_refused(tag, what, JournalState.REJECTED, exc)
         except (OrderOutcomeUnknown, NetworkError) as exc:
-            return await self._settle_unknown_change(tag, order.order_id, action, modification, what, str(exc))
+            return await self._settle_unknown_change(tag, order, action, modification, what, str(exc))
         except BrokerError as exc:  # session expired, rate limited, a failed look-up before sending
             return await self._change_refused(tag, what, JournalState.FAILED, exc)
         except Exception as exc:
@@ -264,7 +264,7 @@ class OrderService(QObject):
                 self.intent_state_changed.emit(tag, "failed")
                 return False
             log.exception("Unexpected error sending %s", what)  # a bug or a garbled reply: we cannot know
-            return await self._settle_unknown_change(tag, order.order_id, action, modification, what,
+            return await self._settle_unknown_change(tag, order, action, modification, what,
                                                      f"unexpected error: {exc}")
         self.messages.info(f"{what} sent ({order.trading_symbol}).")
         self.intent_state_changed.emit(tag, "sent")
@@ -278,26 +278,28 @@ class OrderService(QObject):
         self.intent_state_changed.emit(tag, UI_STATE[state])
         return False
 
-    async def _settle_unknown_change(self, tag: str, order_id: str, action: str,
+    async def _settle_unknown_change(self, tag: str, before: Order, action: str,
                                      modification: OrderModification | None, what: str, reason: str) -> bool:
+        order_id = before.order_id
         await self.runner.run(self.journal.record_outcome, tag, JournalState.UNKNOWN, "", redact(reason))
         self.messages.warning(f"Outcome unknown, checking: {what} ({reason})",
                               f"Order {order_id} is being looked up in the broker's order book; "
                               f"the {action} will not be resent.")
         self.intent_state_changed.emit(tag, "unknown, checking")
-        outcome = await self.reconcile_change(tag, order_id, action, modification)
+        outcome = await self.reconcile_change(tag, order_id, action, modification, before)
         return outcome.accepted
 
     async def reconcile_change(self, tag: str, order_id: str, action: str,
-                               modification: OrderModification | None) -> Outcome:
+                               modification: OrderModification | None, before: Order | None = None) -> Outcome:
         """Settle a modify or cancel whose outcome is unknown from the order as the broker shows it.
 
         SENT: the change shows (cancelled; modified to the asked values). NOT_FOUND: it does not
         (still open as it was, already filled, no such order). UNKNOWN: the broker could not be
-        reached. Nothing is ever resent from here.
+        reached. Nothing is ever resent from here. ``before``: the order as it was when the change
+        was sent (None when settling the journal at start), see :func:`change_took_effect`.
         """
         order = await self._look_up_order(order_id)
-        if isinstance(order, Order) and order.is_open and not change_took_effect(action, modification, order):
+        if isinstance(order, Order) and order.is_open and not change_took_effect(action, modification, order, before):
             # An order system may show a change a moment after it acted: look once more before
             # telling the trader that it did not happen.
             await asyncio.sleep(RECONCILE_DELAYS_S[0])
@@ -315,7 +317,7 @@ class OrderService(QObject):
                                              f"the broker's order book has no order {order_id}",
                                              f"{what}: the broker's order book has no order {order_id}.",
                                              "Refresh the order book; the order may be from another day.")
-        state, detail, text, hint = change_report(action, modification, order)
+        state, detail, text, hint = change_report(action, modification, order, before)
         return await self._settle_change(tag, state, order_id, detail, f"{what}: {text}", hint)
 
     async def _settle_change(self, tag: str, state: JournalState, order_id: str, detail: str, text: str,
@@ -373,21 +375,28 @@ UI_STATE = {JournalState.SENT: "sent", JournalState.REJECTED: "rejected", Journa
 _UNREACHABLE = object()  # every order-book look-up failed
 
 
-def change_took_effect(action: str, modification: OrderModification | None, order: Order) -> bool:
+def change_took_effect(action: str, modification: OrderModification | None, order: Order,
+                       before: Order | None = None) -> bool:
     """Whether ``order`` (as the broker shows it) carries the cancel or the modification.
 
     A modification shows when every field it set has its new value. A MARKET or SL-M change may
     show as a protected LIMIT or SL order (brokers without market orders), so its price is not
-    compared.
+    compared with the modification's; but while the order is still open, a LIMIT (SL) at the price
+    it had ``before`` proves nothing, and with no ``before`` nothing can be proved: the change is
+    then not taken as done (the trader is told to look, never that an unfilled order was changed).
     """
     if action == "cancel":
         return order.status is OrderStatus.CANCELLED
     if modification is None:
         return False
     new_type = modification.order_type or order.order_type
-    if modification.order_type is not None and order.order_type is not new_type \
-            and PROTECTED_AS.get(new_type) is not order.order_type:
-        return False
+    if modification.order_type is not None and order.order_type is not new_type:
+        if PROTECTED_AS.get(new_type) is not order.order_type:
+            return False
+        if order.is_open and (before is None or (before.order_type is order.order_type
+                                                 and before.price == order.price
+                                                 and before.trigger_price == order.trigger_price)):
+            return False  # shown as the protected type, but nothing moved: no proof of the change
     if modification.quantity is not None and order.quantity != modification.quantity:
         return False
     if modification.price is not None and new_type.needs_price and order.price != modification.price:
@@ -400,10 +409,10 @@ PROTECTED_AS = {OrderType.MARKET: OrderType.LIMIT, OrderType.SL_M: OrderType.SL}
 
 
 def change_report(action: str, modification: OrderModification | None,
-                  order: Order) -> tuple[JournalState, str, str, str]:
+                  order: Order, before: Order | None = None) -> tuple[JournalState, str, str, str]:
     """(journal state, journal detail, what the trader is told, hint) for a settled change."""
     shown = order_words(order)
-    if change_took_effect(action, modification, order):
+    if change_took_effect(action, modification, order, before):
         done = "cancelled" if action == "cancel" else "modified"
         return (JournalState.SENT, f"found at the broker: {done} ({shown})",
                 f"done; the broker shows the order {shown}.", "")

@@ -393,3 +393,26 @@ def test_restart_settles_changes_by_order_id(exchange, tmp_path, run_async, no_b
     assert outcomes["TTNOTSENT"].state is JournalState.NOT_FOUND
     assert at_exchange(exchange, other).is_open
     assert journal2.unresolved() == []
+
+
+def test_a_market_modify_shown_as_the_same_protected_limit_is_not_taken_as_done():
+    """Flattrade shows MARKET as a protected LIMIT: a lost modify-to-MARKET whose order still rests
+    at its old limit price did not happen, and the trader must not be told it did."""
+    from dataclasses import replace
+
+    from terminal.domain import Order, OrderStatus, Validity
+    from terminal.services.order_service import change_report, change_took_effect
+    from terminal.storage.journal import JournalState
+
+    before = Order("flattrade:X", "42", "NSE:2885", "RELIANCE-EQ", Side.BUY, 10, OrderType.LIMIT, Product.MIS,
+                   Validity.DAY, OrderStatus.OPEN, price=100_00)
+    to_market = OrderModification(order_type=OrderType.MARKET)
+    unchanged = replace(before)
+    assert not change_took_effect("modify", to_market, unchanged, before)
+    assert not change_took_effect("modify", to_market, unchanged)  # nothing to compare with: no proof
+    state, _, text, _ = change_report("modify", to_market, unchanged, before)
+    assert state is JournalState.NOT_FOUND and "still open as it was" in text
+    # Done: the broker re-priced it as a protected limit through the market, or it filled.
+    assert change_took_effect("modify", to_market, replace(before, price=107_10), before)
+    filled = replace(before, status=OrderStatus.COMPLETE, filled_quantity=10, average_price=105_00)
+    assert change_took_effect("modify", to_market, filled, before)
