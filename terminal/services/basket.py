@@ -282,12 +282,11 @@ def group_mtm(legs: Sequence[GroupLeg], positions: Sequence[Position],
               shared: Callable[[GroupLeg], bool] = lambda leg: False) -> int:
     """The group's mark-to-market, paise.
 
-    Per leg: when the group is the whole position (same net quantity), or the position is flat
-    and no other group claims it (``shared(leg)`` is False), the position's realised plus
-    unrealised P&L, so a strategy that was exited keeps its booked P&L. Otherwise (another
-    strategy or a manual trade shares the instrument) the group's own units marked from the
-    position's average price. Legs with no position count zero; with no last price the average
-    is used (no made-up MTM).
+    Per leg: a position no other group claims (``shared(leg)`` is False) counts whole, realised
+    plus unrealised P&L, so legs partly closed by hand and a strategy already exited keep their
+    booked P&L. A position two groups share counts only this group's units still open in it,
+    marked from the position's average price (its booked P&L cannot be split). Legs with no
+    position count zero; with no last price the average is used (no made-up MTM).
     """
     by_key = {p.key: p for p in positions}
     total = 0
@@ -297,10 +296,10 @@ def group_mtm(legs: Sequence[GroupLeg], positions: Sequence[Position],
             continue
         price = ltp(leg.instrument_key)
         price = position.average_price if price is None else price
-        if position.net_quantity == leg.quantity or (position.net_quantity == 0 and not shared(leg)):
+        if not shared(leg):
             total += position.total_pnl(price)
-        elif position.net_quantity and (position.net_quantity > 0) == (leg.quantity > 0):
-            total += (price - position.average_price) * leg.quantity * position.multiplier
+        else:
+            total += (price - position.average_price) * open_units(leg, position) * position.multiplier
     return total
 
 

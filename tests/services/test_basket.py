@@ -135,9 +135,21 @@ def test_group_mtm_from_positions_and_last_prices():
     legs = [GroupLeg(acct, "NFO:1", Product.NRML, 65),  # the whole position: realised + unrealised
             GroupLeg(acct, "NFO:2", Product.NRML, -65),  # half of a shared short: its own units only
             GroupLeg(acct, "NFO:4", Product.NRML, 65)]  # no position: nothing
-    assert group_mtm(legs, positions, ltp) == (5_00 + 2_00 * 65) + (15_00 - 20_00) * -65
+    shared = lambda leg: leg.instrument_key == "NFO:2"  # noqa: E731 (another group holds the rest)
+    assert group_mtm(legs, positions, ltp, shared) == (5_00 + 2_00 * 65) + (15_00 - 20_00) * -65
     closed = [GroupLeg(acct, "NFO:3", Product.NRML, 0)]
     assert group_mtm(closed, positions, ltp) == -3_00  # flat: what was booked
+
+
+def test_a_leg_partly_closed_by_hand_keeps_its_booked_pnl_and_sign():
+    """Sold 100 at 100, bought 50 back at 60 (+2,000 booked), LTP 120: the position stands at +1,000."""
+    acct = "paper:SIM001"
+    position = Position(acct, "NFO:1", "A", Product.NRML, net_quantity=-50, average_price=100_00,
+                        realised_pnl=2_000_00)
+    leg = GroupLeg(acct, "NFO:1", Product.NRML, -100)
+    assert group_mtm([leg], [position], {"NFO:1": 120_00}.get) == 1_000_00 == position.total_pnl(120_00)
+    # Shared with another group: only this group's open units (at most the 50 left), from the average.
+    assert group_mtm([leg], [position], {"NFO:1": 120_00}.get, lambda g: True) == (120_00 - 100_00) * -50
 
 
 
