@@ -267,6 +267,9 @@ def test_a_placed_condor_is_one_strategy_group_in_positions(builder_for, run_asy
     positions.strategy_table.setFocus()
     positions.strategy_table.select_row(0)
     qtbot.keyClick(positions.strategy_table, Qt.Key_Delete)
+    first = positions.last_task
+    qtbot.keyClick(positions.strategy_table, Qt.Key_Delete)  # pressed again before the fills show: nothing sent
+    assert positions.last_task is first and "already being closed" in ctx.messages.messages()[-1].text
     qtbot.waitUntil(lambda: positions.last_task is not None and positions.last_task.done(), timeout=10_000)
     exits = [c for c in broker.calls[sent_before:] if c[0] in ("start", "accepted")]
     starts = [c[1] for c in exits if c[0] == "start"]
@@ -274,6 +277,7 @@ def test_a_placed_condor_is_one_strategy_group_in_positions(builder_for, run_asy
     first_sell = next(i for i, c in enumerate(exits) if c[0] == "start" and c[1] is Side.SELL)
     assert sum(1 for c in exits[:first_sell] if c[0] == "accepted" and c[1] is Side.BUY) == 2
     run_async(ctx.session.refresh_portfolio())
+    assert not positions._closing  # the fills showed: a new exit may go out
     group = positions.strategy_model.item(0)
     assert group.open_legs == 0 and positions.strategy_model.cells(0)[1].text == "0 open of 4"
     booked = sum(p.realised_pnl for p in ctx.portfolio.positions() if p.instrument_key in legs)

@@ -9,6 +9,7 @@ that protect them are sold).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBox
 
 from terminal.domain import InstrumentKey, Position
 from terminal.services.background import spawn
+from terminal.storage.journal import JournalState
 from terminal.services.basket import (
     GroupLeg, StrategyGroups, claimants, describe, group_exit_requests, group_mtm, open_units, place_basket,
 )
@@ -27,6 +29,21 @@ from terminal.ui.models.table_model import (
     Column, KeyedTableModel, format_rupees, price_column, quantity_column, sign_colour, signed_price_column,
 )
 from terminal.ui.widgets.table_view import TradingTableView
+
+
+CLOSING_GRACE_S = 10.0  # an exit whose fills never show stops blocking a new one after this
+
+
+REFUSED = frozenset({JournalState.REJECTED, JournalState.FAILED, JournalState.NOT_FOUND})
+
+
+def accepted_any(result) -> bool:
+    """Whether a square-off (list of Outcome) or a strategy exit (BasketResult) may have reached the
+    broker: anything but a definite refusal (an outcome still unknown counts as reached)."""
+    if result is None:
+        return False
+    outcomes = result if isinstance(result, list) else [o for leg in result.legs for o in leg.outcomes]
+    return any(outcome.state not in REFUSED for outcome in outcomes)
 
 
 def average(value_paise: int, quantity: int) -> int | None:
@@ -58,6 +75,10 @@ class PositionsPanel(QWidget):
         self._claims: dict[tuple, set[str]] = {}  # position key -> names of the groups in it
         self._positions: list[Position] = []
         self._groups_of: dict[InstrumentKey, set[str]] = {}  # instrument key -> group names
+        # Position keys with closing orders in flight: a second press before the positions show the
+        # fills would send the same exits again and open the reverse position (exits skip entry limits).
+        self._closing: dict[tuple, int] = {}  # position key -> its net quantity when the exit went out
+        self._closing_until: dict[tuple, float] = {}  # position key -> monotonic time its block ends
 
         self.model = KeyedTableModel(self._columns(), key_of=lambda p: p.key, parent=self, cache_cells=True)
         self.table = TradingTableView(self)
@@ -166,6 +187,9 @@ class PositionsPanel(QWidget):
         positions = self.context.portfolio.positions(self.context.account)
         positions.sort(key=lambda p: (not p.is_open, p.trading_symbol, p.product.value))
         self._positions = positions
+        moved = [key for key, net in self._closing.items()
+                 if next((p.net_quantity for p in positions if p.key == key), 0) != net]
+        self._release(set(moved))  # the fills of an exit in flight have arrived
         self._refresh_strategies()
         self.table.show_rows(positions)
         self.model.refresh_all()  # the Strategy column may change without the position changing
@@ -271,10 +295,51 @@ class PositionsPanel(QWidget):
         if not requests:
             self.context.messages.info(f"Strategy '{group.name}' has no open legs to exit.")
             return
+        keys = {(r.account, r.instrument_key, r.product) for r in requests}
+        if self._already_closing(keys, f"strategy '{group.name}'"):
+            return
         lines = "\n".join(f"{r.side.value} {r.quantity} {self._symbol(r.instrument_key)}" for r in requests)
         if self._confirm("Exit strategy", f"Exit strategy '{group.name}' at market, shorts bought back first?"
                                           f"\n\n{lines}"):
-            self.last_task = spawn(self.exit_strategy(group.name))
+            self._start_closing(keys, self.exit_strategy(group.name))
+
+    def _drop_expired_closings(self) -> None:
+        now = time.monotonic()
+        self._release({key for key, until in self._closing_until.items() if until <= now})
+
+    def _already_closing(self, keys: set[tuple], what: str) -> bool:
+        self._drop_expired_closings()
+        if keys & self._closing.keys():
+            self.context.messages.warning(f"Not sent again: {what} is already being closed.",
+                                          "Wait for the positions to show the fills.")
+            return True
+        return False
+
+    def _start_closing(self, keys: set[tuple], closing) -> None:
+        """Mark ``keys`` in flight now (before the next key press can be handled), then run ``closing``."""
+        net = {p.key: p.net_quantity for p in self._positions}
+        self._closing.update({key: net.get(key, 0) for key in keys})
+        self.last_task = spawn(self._closing_while(keys, closing))
+
+    async def _closing_while(self, keys: set[tuple], closing):
+        """Run ``closing``; ``keys`` stay in flight until the positions show a change in them
+        (``refresh``), or nothing reached the broker, or CLOSING_GRACE_S after it was sent."""
+        result = None
+        try:
+            result = await closing
+        finally:
+            if accepted_any(result):
+                until = time.monotonic() + CLOSING_GRACE_S
+                self._closing_until.update({key: until for key in keys if key in self._closing})
+                spawn(self.context.session.refresh_portfolio())
+            else:
+                self._release(keys)
+        return result
+
+    def _release(self, keys: set[tuple]) -> None:
+        for key in keys:
+            self._closing.pop(key, None)
+            self._closing_until.pop(key, None)
 
     async def exit_strategy(self, name: str):
         """Close the group's own open units at market, hedge first; returns the BasketResult (None if nothing)."""
@@ -310,17 +375,24 @@ class PositionsPanel(QWidget):
         position = self.selected_position()
         if position is None or not position.is_open:
             return
+        if self._already_closing({position.key}, position.trading_symbol):
+            return
         if self._confirm("Square off", f"Square off {position.trading_symbol} {position.product.value} "
                                        f"({position.net_quantity:+d}) at market?"):
-            self.last_task = spawn(self.context.orders.square_off([position]))
+            self._start_closing({position.key}, self.context.orders.square_off([position]))
 
     def square_off_all(self) -> None:
         positions = [p for p in self.model.rows() if p.is_open]
         if not positions:
             self.context.messages.info("There are no open positions to square off.")
             return
+        self._drop_expired_closings()
+        positions = [p for p in positions if p.key not in self._closing]  # those in flight are not sent again
+        if not positions:
+            self.context.messages.info("Every open position is already being closed.")
+            return
         if self._confirm("Square off all", f"Square off all {len(positions)} open positions at market?"):
-            self.last_task = spawn(self.context.orders.square_off(positions))
+            self._start_closing({p.key for p in positions}, self.context.orders.square_off(positions))
 
     def _confirm(self, title: str, text: str) -> bool:
         if not self.context.settings.get("confirm", {}).get("square_off", True):
