@@ -284,8 +284,8 @@ class SessionLifecycle(QObject):
         """Replaced by a newer lifecycle of the same session: stop for good and stop listening."""
         self._retired = True
         self.stop()
-        if self.guard is not None and self._listener in self.guard.expired_listeners:
-            self.guard.expired_listeners.remove(self._listener)
+        if self.guard is not None:  # a new list, not an edit: a pool thread may be walking the old one
+            self.guard.expired_listeners = [f for f in self.guard.expired_listeners if f is not self._listener]
         try:
             self.session.feed_state_changed.disconnect(self._on_feed_state)
         except (RuntimeError, TypeError):

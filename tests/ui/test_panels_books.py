@@ -149,6 +149,11 @@ def test_unsettled_intents_are_shown_until_settled(qtbot, ctx):
     assert "TTABC: unknown, checking" in panel.intent_label.text()
     ctx.orders.intent_state_changed.emit("TTABC", "sent")
     assert panel.intent_label.text() == ""
+    # A change whose check could not reach the broker stays flagged until the book is read again.
+    ctx.orders.intent_state_changed.emit("TTCHG", "unknown")
+    assert "TTCHG: unknown" in panel.intent_label.text()
+    ctx.portfolio.replace_orders(ACCOUNT, [])
+    assert panel.intent_label.text() == ""
 
 
 # --- trade book --------------------------------------------------------------------------------

@@ -112,8 +112,11 @@ class OrderBookPanel(QWidget):
         self.completed_table.show_rows([o for o in orders if not o.is_open])
         self.tabs.setTabText(0, f"Open ({len(self.open_model)})")
         self.tabs.setTabText(1, f"Completed ({len(self.completed_model)})")
-        for tag in [t for t in self._intents if self.context.portfolio.order_by_tag(t) is not None]:
-            del self._intents[tag]  # the order book now shows it
+        for tag in [t for t, state in self._intents.items()
+                    if state == "unknown" or self.context.portfolio.order_by_tag(t) is not None]:
+            # The book shows the order, or (a check that could not reach the broker, already reported
+            # in the log with what to do) the broker's book was read again: it is the truth now.
+            del self._intents[tag]
         self._show_intents()
         self._update_buttons()
 
