@@ -335,6 +335,9 @@ class Rig:
         session.feed.batch_ready.connect(self.probe.apply_batch)
         if not self.loop.run_until_complete(start_session(self.context)):
             raise RuntimeError("the terminal's session did not start over the bench broker")
+        from terminal.services.gui_thread_gc import collect_on_gui_thread
+
+        collect_on_gui_thread().settle()  # the app's collection policy: GUI thread only, heap frozen at ready
         if not self.broker.connected.wait(5.0):
             raise RuntimeError("the FeedWorker never connected to the bench broker")
         session.subscribe(self.other_keys)

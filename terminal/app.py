@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(resources.app_icon())
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    collect_on_gui_thread()  # a Qt object freed by a feed or pool thread's collection crashes Qt
+    collector = collect_on_gui_thread()  # a Qt object freed by a feed or pool thread's collection crashes Qt
     test_connection = make_connection_tester()
     if not args.screenshot and args.broker is None and should_show_welcome(settings):
         WelcomeDialog(settings, test_connection).exec()  # first run: simulated exchange or a broker
@@ -330,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         window.autosave = LayoutAutosave(window.save_layout, 30, window)
     show_crash_reports(window)
     window.show()
+    context.session.ready.connect(collector.settle)  # window, catalog and stores built: freeze them
     spawn(start_session(context))
     exit_code = 0
 

@@ -72,3 +72,32 @@ def test_a_check_from_another_thread_collects_nothing(qtbot):
     worker.join()
     assert answers == [None]
     assert collector.collect_due() is not None  # the same check on the GUI thread collects
+
+
+def test_settle_freezes_the_heap_and_full_collections_are_rationed(qtbot, monkeypatch):
+    """A full collection walks every tracked object (~55 ms with the window up): after login the
+    heap is frozen, and Python's one-a-second requests for a full one under load are rationed."""
+    import time
+
+    from terminal.services import gui_thread_gc
+
+    collector = collect_on_gui_thread()
+    try:
+        collector.settle()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of the suite collects as before
+    monkeypatch.setattr(collector, "_thresholds", (10, 1, 1))
+
+    def due_with_pressure() -> int | None:
+        collector._young, collector._middle = 5, 5  # Python would go for a full collection now
+        kept = [[] for _ in range(200)]  # allocations past the first threshold
+        generation = collector.collect_due()
+        del kept
+        return generation
+
+    collector._last_full = time.monotonic()
+    assert due_with_pressure() == 1  # a full one ran moments ago: the middle one instead
+    collector._last_full = time.monotonic() - gui_thread_gc.FULL_COLLECTION_MIN_S - 1
+    assert due_with_pressure() == 2
+    assert due_with_pressure() == 1
