@@ -159,15 +159,15 @@ def decode_tick(frame: bytes) -> Tick:
     """
     try:
         if len(frame) >= _SNAP_SIZE and type(frame) is bytes:  # bytes: the tick keeps the frame, it must not change
-            v = _FAST_SNAP(frame)
-            key = _SNAP_KEYS.get(v[0])
+            raw, ms, ltp, last_qty, avg, volume, buys, sells, o, h, lo, c, oi = _FAST_SNAP(frame)  # one unpack
+            key = _SNAP_KEYS.get(raw)
             if key is not None:  # the hot path: a SNAP_QUOTE (not CDS) of an exchange and token vetted before
                 if not (frame[_SNAP_HEAD_SIGNS].isascii() and frame[_SNAP_QTY_SIGNS].isascii()
-                        and frame[_SNAP_PRICE_SIGNS].isascii() and v[6] < _QUANTITY_LIMIT > v[7]):
+                        and frame[_SNAP_PRICE_SIGNS].isascii() and buys < _QUANTITY_LIMIT > sells):
                     raise _impossible(frame, SNAP_QUOTE)
                 tick = _new_tick(SnapQuoteTick)  # packed_tick inlined: a call less on every frame
-                _set_values(tick, (key, v[2], v[1] / 1000.0, v[3], v[5], v[4], v[8], v[9], v[10], v[11], v[12], 0,
-                                   int(v[6]), int(v[7]), None, None, frame))
+                _set_values(tick, (key, ltp, ms / 1000.0, last_qty, volume, avg, o, h, lo, c, oi, 0,
+                                   int(buys), int(sells), None, None, frame))
                 return tick
         return _decode_checked(frame)
     except FrameError:
