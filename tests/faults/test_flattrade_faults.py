@@ -82,14 +82,19 @@ def on_tick(price: int, tick_size: int) -> int:
     return max(price // tick_size * tick_size, tick_size)
 
 
-def order_mix(broker, rng: random.Random) -> list[OrderRequest]:
-    """ORDERS valid orders: MIS equity buys and sells (resting and marketable), NIFTY option buys."""
+def stocks_and_near_calls(broker) -> tuple[list, list, dict]:
+    """The equities, the six NIFTY calls of the nearest expiry closest to the index, and their quotes."""
     instruments = broker.instruments()
     stocks = [i for i in instruments if i.kind is InstrumentKind.EQUITY]
     nifty = broker.quotes(["NSE:26000"])[0].ltp
     calls = sorted((i for i in instruments if i.kind is InstrumentKind.OPTION and i.underlying == "NIFTY"),
                    key=lambda i: (i.expiry, abs(i.strike - nifty)))[:6]
-    quotes = {t.key: t for t in broker.quotes([i.key for i in stocks + calls])}
+    return stocks, calls, {t.key: t for t in broker.quotes([i.key for i in stocks + calls])}
+
+
+def order_mix(broker, rng: random.Random) -> list[OrderRequest]:
+    """ORDERS valid orders: MIS equity buys and sells (resting and marketable), NIFTY option buys."""
+    stocks, calls, quotes = stocks_and_near_calls(broker)
     requests_ = []
     for n in range(ORDERS):
         if n % 10 == 9:  # one in ten: an option buy resting 20% under the market
@@ -213,12 +218,7 @@ def witness_sandbox():
 def resting_orders(broker, count: int) -> list[OrderRequest]:
     """MIS equity buys 3% under and sells 3% over the market, one in five a NIFTY option buy 20% under."""
     rng = random.Random(8)
-    instruments = broker.instruments()
-    stocks = [i for i in instruments if i.kind is InstrumentKind.EQUITY]
-    nifty = broker.quotes(["NSE:26000"])[0].ltp
-    calls = sorted((i for i in instruments if i.kind is InstrumentKind.OPTION and i.underlying == "NIFTY"),
-                   key=lambda i: (i.expiry, abs(i.strike - nifty)))[:6]
-    quotes = {t.key: t for t in broker.quotes([i.key for i in stocks + calls])}
+    stocks, calls, quotes = stocks_and_near_calls(broker)
     orders = []
     for n in range(count):
         if n % 5 == 4:
