@@ -51,6 +51,14 @@ class Position:
     def total_pnl(self, ltp: int) -> int:
         return self.realised_pnl + self.unrealised_pnl(ltp)
 
+    def mark_price(self, ltp: int | None) -> int:
+        """``ltp``, or the average price while no quote has arrived (no made-up MTM), paise."""
+        return self.average_price if ltp is None else ltp
+
+    def mtm(self, ltp: int | None) -> int:
+        """Realised plus unrealised P&L at ``ltp`` (at the average when None), paise."""
+        return self.total_pnl(self.mark_price(ltp))
+
 
 def apply_fill(position: Position, side: Side, quantity: int, price: int) -> Position:
     """The position after a fill of ``quantity`` units at ``price`` paise.

@@ -57,6 +57,11 @@ class AccountSession(QObject):
     def account(self) -> str:
         return self.broker.account
 
+    @property
+    def logged_in(self) -> bool:
+        """A login succeeded in this run (the broker may still refuse later calls if it expired)."""
+        return self.info is not None
+
     async def start(self) -> bool:
         try:
             self.info = await self.runner.run(self.broker.login)

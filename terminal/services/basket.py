@@ -294,8 +294,7 @@ def group_mtm(legs: Sequence[GroupLeg], positions: Sequence[Position],
         position = by_key.get(leg.position_key)
         if position is None:
             continue
-        price = ltp(leg.instrument_key)
-        price = position.average_price if price is None else price
+        price = position.mark_price(ltp(leg.instrument_key))
         if not shared(leg):
             total += position.total_pnl(price)
         else:

@@ -452,8 +452,7 @@ class MainWindow(QMainWindow):
         market = self.context.market
         total = 0
         for position in self.context.portfolio.positions(self.context.account):
-            ltp = market.ltp(position.instrument_key)
-            total += position.total_pnl(ltp if ltp is not None else position.average_price)
+            total += position.mtm(market.ltp(position.instrument_key))
         colour = theme.current().positive if total >= 0 else theme.current().negative
         set_text(self._mtm_label, f"MTM: <span style='color:{colour}'>{format_rupees(total, signed=True)}</span>")
 

@@ -79,7 +79,7 @@ class GttOrdersPanel(QWidget):
         context.requests.instrument_selected.connect(self._on_instrument_selected)
         self._show_form_state()
         context.session.ready.connect(self._on_session_ready)
-        if self.available and context.session.info is not None:  # docked before login: wait for ready
+        if self.available and context.session.logged_in:  # docked before login: wait for ready
             self.refresh()
 
     def _on_session_ready(self) -> None:

@@ -124,10 +124,6 @@ class MarketMoversPanel(QWidget):
         return supports_market_movers(self.broker)
 
     @property
-    def logged_in(self) -> bool:
-        return self.context.session.info is not None
-
-    @property
     def view(self) -> MoversView:
         return VIEWS[max(0, self.view_box.currentIndex())]
 
@@ -195,7 +191,7 @@ class MarketMoversPanel(QWidget):
 
     # --- loading (pool thread for the call; the table is filled here, on the UI thread) ----------
     def refresh(self) -> asyncio.Task | None:
-        if not self.available or not self.logged_in:
+        if not self.available or not self.context.session.logged_in:
             return None
         self.last_task = spawn(self._load(self.view, self.expiry))
         return self.last_task

@@ -151,12 +151,11 @@ class PositionsPanel(QWidget):
 
     def _ltp(self, position: Position) -> int:
         """The last price, or the average when no quote has arrived yet (no fake MTM)."""
-        ltp = self.market.ltp(position.instrument_key)
-        return position.average_price if ltp is None else ltp
+        return position.mark_price(self.market.ltp(position.instrument_key))
 
     def mtm(self, position: Position) -> int:
         """Realised plus unrealised P&L at the last price, paise."""
-        return position.total_pnl(self._ltp(position))
+        return position.mtm(self.market.ltp(position.instrument_key))
 
     def _columns(self) -> list[Column]:
         return [
@@ -187,9 +186,8 @@ class PositionsPanel(QWidget):
         positions = self.context.portfolio.positions(self.context.account)
         positions.sort(key=lambda p: (not p.is_open, p.trading_symbol, p.product.value))
         self._positions = positions
-        moved = [key for key, net in self._closing.items()
-                 if next((p.net_quantity for p in positions if p.key == key), 0) != net]
-        self._release(set(moved))  # the fills of an exit in flight have arrived
+        net = self._net_quantities()
+        self._release({key for key, was in self._closing.items() if net.get(key, 0) != was})  # its fills arrived
         self._refresh_strategies()
         self.table.show_rows(positions)
         self.model.refresh_all()  # the Strategy column may change without the position changing
@@ -317,7 +315,7 @@ class PositionsPanel(QWidget):
 
     def _start_closing(self, keys: set[tuple], closing) -> None:
         """Mark ``keys`` in flight now (before the next key press can be handled), then run ``closing``."""
-        net = {p.key: p.net_quantity for p in self._positions}
+        net = self._net_quantities()
         self._closing.update({key: net.get(key, 0) for key in keys})
         self.last_task = spawn(self._closing_while(keys, closing))
 
@@ -335,6 +333,9 @@ class PositionsPanel(QWidget):
             else:
                 self._release(keys)
         return result
+
+    def _net_quantities(self) -> dict[tuple, int]:
+        return {p.key: p.net_quantity for p in self._positions}
 
     def _release(self, keys: set[tuple]) -> None:
         for key in keys:
