@@ -67,8 +67,6 @@ def test_to_paise_rounds_half_up_and_refuses_garbage():
 
 
 def test_mtm_marks_at_the_last_price_or_at_the_average_before_any_quote():
-    from terminal.domain import Position, Product
-
     short = Position("paper:SIM001", "NFO:1", "A", Product.NRML, net_quantity=-50, average_price=100_00,
                      realised_pnl=2_000_00)
     assert short.mtm(120_00) == 2_000_00 - 20_00 * 50 == short.total_pnl(120_00)
