@@ -171,19 +171,14 @@ class OrderService(QObject):
 
     async def reconcile(self, tag: str) -> Outcome:
         """Settle an UNKNOWN or INTENT journal row by looking its tag up at the broker."""
-        for delay in RECONCILE_DELAYS_S:
-            try:
-                order = await self.runner.run(self.broker.find_order_by_tag, tag)
-            except BrokerError as exc:
-                log.info("Reconcile lookup for %s failed (%s); retrying in %.1fs", tag, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            if order is not None:
-                await self.runner.run(self.journal.record_outcome, tag, JournalState.SENT, order.order_id,
-                                      "found at the broker by tag")
-                self.messages.info(f"Found order {order.order_id} for tag {tag} at the broker: {order.status.value}.")
-                self.intent_state_changed.emit(tag, "sent")
-                return Outcome(tag, JournalState.SENT, order.order_id)
+        order = await self._read_with_backoff(f"Reconcile lookup for {tag}", self.broker.find_order_by_tag, tag)
+        if isinstance(order, Order):
+            await self.runner.run(self.journal.record_outcome, tag, JournalState.SENT, order.order_id,
+                                  "found at the broker by tag")
+            self.messages.info(f"Found order {order.order_id} for tag {tag} at the broker: {order.status.value}.")
+            self.intent_state_changed.emit(tag, "sent")
+            return Outcome(tag, JournalState.SENT, order.order_id)
+        if order is None:
             await self.runner.run(self.journal.record_outcome, tag, JournalState.NOT_FOUND, "",
                                   "no order with this tag at the broker")
             self.messages.warning(f"The broker has no order with tag {tag}: it was not placed.",
@@ -331,18 +326,21 @@ class OrderService(QObject):
         return Outcome(tag, state, order_id, detail)
 
     async def _look_up_order(self, order_id: str):
-        """The order from a fresh order book, None if absent, _UNREACHABLE if every look-up failed.
-        Read-only, so it is retried with backoff."""
+        """The order from a fresh order book, None if absent, _UNREACHABLE if every look-up failed."""
+        book = await self._read_with_backoff(f"Order book look-up for {order_id}", self.broker.order_book)
+        return book if book is _UNREACHABLE else next((o for o in book if o.order_id == order_id), None)
+
+    async def _read_with_backoff(self, what: str, read, *args):
+        """A read-only broker call on the pool, tried again after each of RECONCILE_DELAYS_S when it
+        fails (never a place, modify or cancel); _UNREACHABLE if every try failed."""
         for attempt, delay in enumerate(RECONCILE_DELAYS_S):
             try:
-                book = await self.runner.run(self.broker.order_book)
+                return await self.runner.run(read, *args)
             except BrokerError as exc:
                 if attempt == len(RECONCILE_DELAYS_S) - 1:
                     break
-                log.info("Order book look-up for %s failed (%s); retrying in %.1fs", order_id, exc, delay)
+                log.info("%s failed (%s); retrying in %.1fs", what, exc, delay)
                 await asyncio.sleep(delay)
-                continue
-            return next((o for o in book if o.order_id == order_id), None)
         return _UNREACHABLE
 
     async def cancel_all(self, orders: list[Order]) -> int:
