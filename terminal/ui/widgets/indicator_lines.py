@@ -199,15 +199,6 @@ class IndicatorLines(pg.GraphicsObject):
         """x of the polyline points: the bars, or each run's centre twice (low and high)."""
         return x if runs is None else np.repeat(x, 2)
 
-    def visible_points(self, index: int, x_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) of line ``index`` as a polyline over the current view (or ``x_range``), y
-        scaled: the bars' values, or each run's low and high zoomed out."""
-        frame = self._frame(x_range)
-        x, runs = self._runs(frame)
-        if not len(x):
-            return np.empty(0), np.empty(0)
-        return self._polyline_x(x, runs), self._polyline_y(index, frame, runs)
-
     def visible_extent(self, x_range: tuple[float, float] | None = None) -> tuple[float, float] | None:
         """(lowest, highest) scaled value of every line over the runs in view (or ``x_range``),
         from the runs' own lows and highs (exact, whatever the zoom); None when nothing is
